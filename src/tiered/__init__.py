@@ -1,0 +1,65 @@
+"""tiered: start and stop the drivers of an async daemon in tiers.
+
+Drivers of one tier initialize concurrently; a barrier separates tiers; start
+is transactional and stop runs in reverse.  Runs on asyncio, uvloop and trio
+through anyio.  The documentation lives in ``docs/`` of the source tree.
+"""
+
+from __future__ import annotations
+
+from ._context import Context as Context
+from ._driver import Driver as Driver
+from ._driver import DriverHandle as DriverHandle
+from ._exceptions import ConfigError as ConfigError
+from ._exceptions import DependencyError as DependencyError
+from ._exceptions import DriverTimeout as DriverTimeout
+from ._exceptions import ShutdownError as ShutdownError
+from ._exceptions import Skip as Skip
+from ._exceptions import StartupError as StartupError
+from ._exceptions import TieredError as TieredError
+from ._exceptions import UsageError as UsageError
+from ._plan import Plan as Plan
+from ._plan import PlannedDriver as PlannedDriver
+from ._report import ChainLink as ChainLink
+from ._report import DriverRecord as DriverRecord
+from ._report import Report as Report
+from ._report import TierRecord as TierRecord
+from ._run import Run as Run
+from ._runtime import Runtime as Runtime
+
+__all__ = [
+    "ChainLink",
+    "ConfigError",
+    "Context",
+    "DependencyError",
+    "Driver",
+    "DriverHandle",
+    "DriverRecord",
+    "DriverTimeout",
+    "Plan",
+    "PlannedDriver",
+    "Report",
+    "Run",
+    "Runtime",
+    "ShutdownError",
+    "Skip",
+    "StartupError",
+    "TierRecord",
+    "TieredError",
+    "UsageError",
+]
+
+__version__ = "0.1.0.dev0"
+
+
+def _fixup_module_metadata() -> None:
+    # Reprs and tracebacks say tiered.StartupError, not
+    # tiered._exceptions.StartupError (as trio does; tests/test_public.py).
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith("tiered._"):
+            obj.__module__ = "tiered"
+
+
+_fixup_module_metadata()
+del _fixup_module_metadata

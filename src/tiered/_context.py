@@ -1,0 +1,98 @@
+"""The context every hook gets: lookups, background tasks, status, deadlines."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack, overload
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ._driver import Driver, DriverHandle
+    from ._run import Run, _DriverState
+
+__all__ = ["Context"]
+
+T = TypeVar("T")
+D = TypeVar("D", bound="Driver")
+PosArgs = TypeVarTuple("PosArgs")
+
+
+class Context:
+    """Handed to every hook of one driver, for one run.
+
+    Attributes:
+        name: the driver's name.
+        tier: the driver's tier (inferred ones resolved).
+    """
+
+    __slots__ = ("_logger", "_run", "_state", "name", "tier")
+
+    def __init__(self, run: Run, state: _DriverState, name: str, tier: int) -> None:
+        self._run = run
+        self._state = state
+        self._logger: logging.Logger | None = None
+        self.name = name
+        self.tier = tier
+
+    @overload
+    def get(self, dep: DriverHandle[T]) -> T: ...
+    @overload
+    def get(self, dep: type[D]) -> D: ...
+    @overload
+    def get(self, dep: str | Driver) -> Any: ...
+    def get(self, dep: object) -> Any:
+        """Return the value of a driver this one declared in ``requires``.
+
+        Args:
+            dep: the required driver: its name, its handle or its class.
+
+        Raises:
+            DependencyError: ``dep`` is not in this driver's ``requires``
+                (the message says how to add it).
+        """
+        return self._run._lookup_for(self._state, dep)
+
+    def start_soon(
+        self,
+        fn: Callable[[Unpack[PosArgs]], Awaitable[object]],
+        *args: *PosArgs,
+        name: object = None,
+    ) -> None:
+        """Start a background task that lives until this driver stops.
+
+        It is cancelled (and waited for) before the driver's ``stop`` runs.
+        If it raises, the whole run stops: start-up fails with
+        :class:`StartupError`, or a running run is cancelled and leaving
+        ``async with runtime.run()`` raises :class:`ShutdownError`.
+
+        Raises:
+            UsageError: called from ``stop``, when background tasks are over.
+        """
+        self._run._start_background(self._state, fn, args, name)
+
+    def status(self, text: str) -> None:
+        """Set a free-text status line: logged, kept in the report, sent to systemd."""
+        self._run._set_status(self._state, text)
+
+    def extend_timeout(self, seconds: float) -> None:
+        """Make sure this driver has at least ``seconds`` left from now.
+
+        Like systemd's ``EXTEND_TIMEOUT_USEC``: it never shortens the current
+        deadline, and applies to the phase running now (start-up, reload or
+        stop).
+
+        Raises:
+            ConfigError: ``seconds`` is not a number > 0.
+        """
+        self._run._extend(self._state, seconds)
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The logger ``tiered.driver.<name>`` (made on first use)."""
+        if self._logger is None:
+            self._logger = logging.getLogger(f"tiered.driver.{self.name}")
+        return self._logger
+
+    def __repr__(self) -> str:
+        return f"<tiered.Context of {self.name!r} (tier {self.tier})>"

@@ -1,0 +1,999 @@
+"""``Run``: executes a plan, tier by tier, and stops it in reverse.
+
+Shape (see DESIGN.md): one *lifetime task* per driver.  It initializes,
+autostarts when its tier says so, rests until its tier is told to stop, cancels
+its background tasks and stops.  A generator driver therefore runs in one task
+from its first line to its last, and may hold a task group across its yield.
+
+The *coordinator* is the task that enters ``async with runtime.run()``.  Per
+tier it starts the lifetime tasks, waits on two barriers (every initialize
+done, then every autostart done) and moves on.  Only the coordinator tells a
+driver to stop, which is how the reverse order and the exactly-once rule hold
+under any failure or cancellation: once a driver finished ``initialize`` it
+waits *shielded* for that word (see tests/test_rollback.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
+
+import anyio
+from anyio import CancelScope, current_time
+
+from ._context import Context
+from ._driver import (
+    Driver,
+    DriverHandle,
+    generator_initialize,
+    generator_stop,
+)
+from ._exceptions import (
+    ConfigError,
+    DependencyError,
+    DriverTimeout,
+    ShutdownError,
+    Skip,
+    StartupError,
+    UsageError,
+)
+from ._report import DriverRecord, Report, TierRecord
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+    from types import TracebackType
+
+    from ._plan import Plan, PlannedDriver
+    from ._runtime import Runtime
+
+__all__ = ["Run"]
+
+log = logging.getLogger("tiered")
+
+T = TypeVar("T")
+D = TypeVar("D", bound=Driver)
+
+Status = Literal[
+    "pending", "starting", "running", "failed", "skipped", "cancelled", "stopped"
+]
+Phase = Literal["initialize", "autostart", "reload", "stop", "background"]
+
+# run states
+_NEW: Final = 0
+_STARTING: Final = 1
+_RUNNING: Final = 2
+_STOPPING: Final = 3
+_DONE: Final = 4
+
+
+class _Cancelled:
+    """Outcome of a hook cancelled by the run itself (a sibling failed)."""
+
+
+_CANCELLED: Final = _Cancelled()
+
+
+class _DriverState:
+    """Everything the run tracks about one driver; the report reads it."""
+
+    __slots__ = (
+        "bg_closed",
+        "bg_count",
+        "bg_done",
+        "bg_scopes",
+        "budget",
+        "cancelled_by_run",
+        "ctx",
+        "d",
+        "error",
+        "gen",
+        "initialized",
+        "needs_stop",
+        "phase",
+        "phases",
+        "reason",
+        "scope",
+        "status",
+        "status_text",
+        "value",
+    )
+
+    def __init__(self, run: Run, d: PlannedDriver) -> None:
+        self.d = d
+        self.ctx = Context(run, self, d.name, d.tier)
+        self.status: Status = "pending"
+        self.value: Any = None
+        self.gen: AsyncIterator[Any] | None = None
+        self.initialized = False
+        self.needs_stop = False
+        self.phase: str | None = None  # initialize, resting, autostart, stop
+        self.budget = 0.0  # what initialize left of start_timeout
+        self.scope: CancelScope | None = None
+        self.cancelled_by_run = False
+        self.phases: dict[str, list[float | None]] = {}
+        self.error: BaseException | None = None
+        self.reason: str | None = None
+        self.status_text: str | None = None
+        self.bg_count = 0
+        self.bg_closed = False
+        self.bg_scopes: set[CancelScope] | None = None
+        self.bg_done: anyio.Event | None = None
+
+
+class _Tier:
+    """Barriers of one tier.  Every driver arrives at each exactly once."""
+
+    __slots__ = (
+        "aborted",
+        "autostart_go",
+        "end",
+        "index",
+        "init_done",
+        "init_left",
+        "start",
+        "start_done",
+        "start_left",
+        "states",
+        "stop_done",
+        "stop_go",
+        "stop_left",
+    )
+
+    def __init__(self, index: int, states: list[_DriverState], now: float) -> None:
+        self.index = index
+        self.states = states
+        self.start = now
+        self.end: float | None = None
+        self.aborted = False
+        self.init_left = self.start_left = len(states)
+        self.stop_left = 0
+        self.init_done = anyio.Event()
+        self.autostart_go = anyio.Event()
+        self.start_done = anyio.Event()
+        self.stop_go = anyio.Event()
+        self.stop_done = anyio.Event()
+
+    def arrive_init(self) -> None:
+        self.init_left -= 1
+        if self.init_left == 0:
+            self.init_done.set()
+
+    def arrive_start(self) -> None:
+        self.start_left -= 1
+        if self.start_left == 0:
+            self.start_done.set()
+
+    def arrive_stop(self) -> None:
+        self.stop_left -= 1
+        if self.stop_left == 0:
+            self.stop_done.set()
+
+
+def _note(exc: BaseException, d: PlannedDriver, phase: str) -> BaseException:
+    exc.add_note(f"driver {d.name!r} (tier {d.tier}), phase {phase}")
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Run:
+    """One start-to-stop life of a runtime; made by :meth:`Runtime.run`.
+
+    Use it as an async context manager: entering starts every tier and
+    returns once all are up (or raises :class:`StartupError` after rolling
+    back); leaving stops every started driver in reverse tier order.
+
+    Example::
+
+        async with runtime.run() as run:
+            storage = run.get(Storage)
+            await run.reload()
+    """
+
+    def __init__(self, runtime: Runtime, plan: Plan) -> None:
+        self._runtime = runtime
+        self.plan = plan
+        self._state = _NEW
+        self._states = {name: _DriverState(self, d) for name, d in plan.drivers.items()}
+        self._tiers: list[_Tier] = []
+        self._current: _Tier | None = None
+        self._failed = False
+        self._failures: list[Exception] = []
+        self._stop_errors: list[Exception] = []
+        self._t0 = 0.0
+        self._ready_at: float | None = None
+        self._stopped_at: float | None = None
+        self._stopping_at: float | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._body_scope: CancelScope | None = None
+        self._reload_lock: anyio.Lock | None = None
+        self._cm: Any = None
+
+    # -- the context manager -------------------------------------------------
+
+    async def __aenter__(self) -> Run:
+        if self._state != _NEW:
+            msg = (
+                f"this run of {self.plan.name!r} was already entered; "
+                "call runtime.run() again for a new run"
+            )
+            raise UsageError(msg)
+        self._runtime._claim(self)
+        self._state = _STARTING
+        self._cm = self._lifespan()
+        try:
+            return await self._cm.__aenter__()  # type: ignore[no-any-return]
+        except BaseException:
+            self._runtime._release(self)
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            return await self._cm.__aexit__(exc_type, exc, tb)  # type: ignore[no-any-return]
+        finally:
+            self._runtime._release(self)
+
+    @asynccontextmanager
+    async def _lifespan(self) -> AsyncIterator[Run]:
+        self._t0 = current_time()
+        self._reload_lock = anyio.Lock()
+        outcome: BaseException | None = None
+        started = False
+        # Exceptions are caught inside the task group and raised after it:
+        # a task group on trio wraps whatever its body raises in an
+        # ExceptionGroup, and users should see their own exception as is
+        # (tests/test_run.py::test_body_exception_propagates_unwrapped).
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                await self._startup()
+                started = True
+            except BaseException as exc:
+                outcome = exc
+            if started:
+                self._state = _RUNNING
+                self._ready_at = current_time() - self._t0
+                log.info(
+                    "runtime %r is up in %.3fs",
+                    self.plan.name,
+                    self._ready_at,
+                    extra={"tiered_runtime": self.plan.name},
+                )
+                try:
+                    with CancelScope() as self._body_scope:
+                        yield self
+                except BaseException as exc:
+                    outcome = exc
+                with CancelScope(shield=True):
+                    await self._shutdown()
+        self._state = _DONE
+        self._stopped_at = current_time() - self._t0
+        if outcome is not None:
+            if self._stop_errors and started:
+                outcome.add_note(
+                    f"while the run stopped, {len(self._stop_errors)} driver(s) failed: "
+                    + "; ".join(_describe(e) for e in self._stop_errors)
+                )
+            raise outcome
+        if self._stop_errors:
+            names = ", ".join(
+                sorted({n for n, s in self._states.items() if s.status == "failed"})
+            )
+            msg = f"runtime {self.plan.name!r} stopped with errors ({names})"
+            raise ShutdownError(msg, self._stop_errors)
+
+    # -- start-up (the coordinator) ------------------------------------------
+
+    async def _startup(self) -> None:
+        cancelled: BaseException | None = None
+        try:
+            for index, names in enumerate(self.plan.tiers):
+                if not names:
+                    continue
+                states = [self._states[n] for n in names]
+                tier = _Tier(index, states, current_time() - self._t0)
+                self._tiers.append(tier)
+                self._current = tier
+                for st in states:
+                    self._tg.start_soon(self._lifetime, st, tier, name=st.d.name)  # type: ignore[union-attr]
+                await tier.init_done.wait()
+                if self._aborting():
+                    break
+                tier.autostart_go.set()
+                await tier.start_done.wait()
+                if self._aborting():
+                    break
+                tier.end = current_time() - self._t0
+                if log.isEnabledFor(logging.INFO):
+                    log.info(
+                        "tier %d is up in %.3fs (%d driver(s))",
+                        index,
+                        tier.end - tier.start,
+                        len(states),
+                        extra={"tiered_tier": index},
+                    )
+            else:
+                self._current = None
+                return
+        except anyio.get_cancelled_exc_class() as exc:
+            cancelled = exc
+        # Roll back: nothing below may be cancelled from outside.
+        with CancelScope(shield=True):
+            await self._rollback()
+        if cancelled is not None:
+            if self._failures:
+                log.error(
+                    "start-up of %r was cancelled; it had also failed: %s",
+                    self.plan.name,
+                    "; ".join(_describe(e) for e in self._failures),
+                )
+            raise cancelled
+        failed = [self._states[n] for n in self._failing_names()]
+        what = ", ".join(f"{st.d.name} (tier {st.d.tier})" for st in failed)
+        msg = f"runtime {self.plan.name!r} failed to start: {what}"
+        raise StartupError(msg, self._failures + self._stop_errors)
+
+    def _aborting(self) -> bool:
+        # a method, not the attribute: the awaits in between change it
+        return self._failed
+
+    def _failing_names(self) -> list[str]:
+        seen: list[str] = []
+        for exc in self._failures:
+            name = getattr(exc, "_tiered_driver", None)
+            if name is not None and name not in seen:
+                seen.append(name)
+        return seen
+
+    async def _rollback(self) -> None:
+        tier = self._current
+        if tier is not None:
+            tier.aborted = True
+            self._cancel_starting(tier)
+            tier.autostart_go.set()
+            await tier.start_done.wait()
+            tier.end = current_time() - self._t0
+        await self._stop_tiers()
+
+    def _cancel_starting(self, tier: _Tier) -> None:
+        for st in tier.states:
+            if st.scope is not None and st.phase in ("initialize", "autostart"):
+                st.cancelled_by_run = True
+                st.scope.cancel()
+
+    # -- one driver's life ---------------------------------------------------
+
+    async def _lifetime(self, st: _DriverState, tier: _Tier) -> None:
+        """Initialize, autostart, rest, stop: one driver, one task.
+
+        One cancel scope spans the whole life, so a generator driver may keep
+        a cancel scope or task group open across its yield (see
+        tests/test_run.py::test_generator_driver_holds_a_task_group_across_its_yield).
+        Its deadline and shield change with the phase: the start deadline
+        while starting, shielded with no deadline while resting, shielded with
+        the stop deadline while stopping.
+        """
+        d = st.d
+        blocked = self._blocked_by(st)
+        if blocked is not None:
+            self._not_startable(st, tier, *blocked)
+            tier.arrive_init()
+            tier.arrive_start()
+            return
+        st.status = "starting"
+        now = current_time()
+        life = st.scope = CancelScope(deadline=now + d.start_timeout)
+        times = st.phases["initialize"] = [now - self._t0, None]
+        st.phase = "initialize"
+        reraise: BaseException | None = None
+        error: object = None  # an Exception, or _CANCELLED
+        arrived_init = arrived_start = self_stop = False
+        try:
+            with life:
+                spec = d.spec
+                if spec.function is not None:
+                    st.gen, st.value = await generator_initialize(spec.function, st.ctx)
+                else:
+                    await spec.instance.initialize(st.ctx)  # type: ignore[union-attr]
+                    st.value = spec.instance
+                # initialize is done: from here on only the coordinator can end
+                # this driver's life, so no cancellation from outside reaches it.
+                life.shield = True
+                st.budget = life.deadline - current_time()
+                life.deadline = math.inf
+                st.initialized = st.needs_stop = True
+                st.phase = "resting"
+                times[1] = current_time() - self._t0
+                self._transition(st, "initialized", times)
+                arrived_init = True
+                tier.arrive_init()
+
+                if spec.has_autostart:
+                    await tier.autostart_go.wait()
+                    if not tier.aborted:
+                        self_stop, reraise = await self._autostart(st)
+                if st.status == "starting" and not tier.aborted and reraise is None:
+                    st.status = "running"
+                    self._transition(st, "is running", None)
+                if not self_stop:
+                    arrived_start = True
+                    tier.arrive_start()
+                    await tier.stop_go.wait()
+
+                st.phase = "stop"
+                st.needs_stop = False
+                now = current_time()
+                life.deadline = now + d.stop_timeout
+                times = [now - self._t0, None]
+                if spec.has_stop:
+                    st.phases["stop"] = times
+                await self._end_background(st)
+                if st.gen is not None:
+                    gen, st.gen = st.gen, None
+                    await generator_stop(gen, st.ctx)
+                elif spec.has_stop:
+                    await spec.instance.stop(st.ctx)  # type: ignore[union-attr]
+        except Exception as exc:  # Skip included
+            error = exc
+        except BaseException as exc:  # cancelled from outside, or worse
+            if times[1] is None:
+                times[1] = current_time() - self._t0
+            self._interrupted(st, exc, st.phase or "initialize", tier)
+            reraise = exc
+        finally:
+            if times[1] is None:
+                times[1] = current_time() - self._t0
+        phase = st.phase
+        if error is None and life.cancelled_caught:
+            if phase == "initialize" and st.cancelled_by_run:
+                error = _CANCELLED
+            else:
+                error = self._timeout(st, phase or "stop")
+        if phase == "initialize":
+            if error is not None:
+                self._start_failed(st, error, "initialize", tier, times)
+        elif error is not None:
+            assert isinstance(error, Exception)
+            self._stop_failed(st, error, times)
+        elif phase == "stop":
+            if st.status in ("starting", "running", "cancelled"):
+                st.status = "stopped"
+            self._transition(st, "stopped", times)
+        st.phase = None
+        st.value = None if phase == "stop" else st.value
+        if not st.initialized and st.bg_count:
+            # a failed or cancelled initialize may have started background
+            # tasks; they end with it (tests/test_run.py::test_background_of_failed_init_ends)
+            with CancelScope(shield=True):
+                await self._end_background(st)
+        if not arrived_init:
+            tier.arrive_init()
+        if not arrived_start:
+            tier.arrive_start()
+        elif phase == "stop":
+            tier.arrive_stop()
+        if reraise is not None:
+            raise reraise
+
+    def _blocked_by(self, st: _DriverState) -> tuple[str, str] | None:
+        for name in st.d.requires:
+            dep = self._states[name]
+            if dep.status in ("failed", "skipped", "cancelled"):
+                return name, dep.status
+        return None
+
+    def _not_startable(self, st: _DriverState, tier: _Tier, dep: str, how: str) -> None:
+        d = st.d
+        dep_state = self._states[dep]
+        why = dep_state.reason or (
+            _describe(dep_state.error) if dep_state.error else how
+        )
+        if d.optional:
+            st.status = "skipped"
+            st.reason = (
+                f"requires {dep!r} (tier {dep_state.d.tier}), which {how}: {why}"
+            )
+            self._transition(st, "skipped: " + st.reason, None, logging.WARNING)
+        else:
+            msg = (
+                f"{d.name} (tier {d.tier}) cannot start: it requires {dep} "
+                f"(tier {dep_state.d.tier}), which {how} ({why}); make "
+                f"{d.name!r} optional=True to run without it, or fix {dep!r}"
+            )
+            self._fail(st, "initialize", DependencyError(msg), tier)
+
+    async def _autostart(self, st: _DriverState) -> tuple[bool, BaseException | None]:
+        """Run autostart under what is left of start_timeout.
+
+        Returns whether the driver must stop at once (it skipped, or it is
+        optional and failed) and the outside cancellation to re-raise once the
+        driver has stopped, if one arrived.
+        """
+        d = st.d
+        life = st.scope
+        assert life is not None
+        now = current_time()
+        scope = st.scope = CancelScope(deadline=now + st.budget)
+        if st.cancelled_by_run:  # a sibling failed between the two phases
+            scope.cancel()
+        times: list[float | None] = [now - self._t0, None]
+        st.phases["autostart"] = times
+        st.phase = "autostart"
+        outcome: object = None
+        reraise: BaseException | None = None
+        life.shield = False
+        try:
+            with scope:
+                await d.spec.instance.autostart(st.ctx)  # type: ignore[union-attr]
+        except Exception as exc:  # Skip included
+            outcome = exc
+        except BaseException as exc:
+            self._interrupted(st, exc, "autostart", self._current)
+            reraise = exc
+        finally:
+            life.shield = True
+            st.scope = life
+            st.phase = "resting"
+            times[1] = current_time() - self._t0
+        if outcome is None and reraise is None and scope.cancelled_caught:
+            outcome = (
+                _CANCELLED if st.cancelled_by_run else self._timeout(st, "autostart")
+            )
+        if outcome is None:
+            if reraise is None:
+                st.status = "running"
+                self._transition(st, "autostarted", times)
+            return False, reraise
+        self._start_failed(st, outcome, "autostart", self._current, times)
+        # skipped, or optional and failed: it will not run, so it stops now
+        # rather than at the end of the run
+        return st.status == "skipped" or (st.status == "failed" and d.optional), reraise
+
+    def _start_failed(
+        self,
+        st: _DriverState,
+        outcome: object,
+        phase: Phase,
+        tier: _Tier | None,
+        times: list[float | None],
+    ) -> None:
+        if isinstance(outcome, Skip):
+            st.status = "skipped"
+            st.reason = outcome.reason or "skipped itself"
+            self._transition(st, f"skipped in {phase}: {st.reason}", times)
+        elif outcome is _CANCELLED:
+            st.status = "cancelled"
+            st.reason = "cancelled: another driver of its tier failed"
+            self._transition(st, f"cancelled in {phase}", times)
+        else:
+            assert isinstance(outcome, Exception)
+            self._fail(st, phase, outcome, tier, times)
+
+    def _timeout(self, st: _DriverState, phase: str) -> DriverTimeout:
+        d = st.d
+        limit = d.start_timeout if phase != "stop" else d.stop_timeout
+        knob = "start_timeout" if phase != "stop" else "stop_timeout"
+        msg = (
+            f"{d.name} (tier {d.tier}) did not finish {phase} within its "
+            f"{knob} of {limit:g}s; raise {knob} for {d.name!r}, or call "
+            "ctx.extend_timeout() while it makes progress"
+        )
+        return DriverTimeout(msg)
+
+    def _fail(
+        self,
+        st: _DriverState,
+        phase: Phase,
+        exc: Exception,
+        tier: _Tier | None,
+        times: list[float | None] | None = None,
+    ) -> None:
+        d = st.d
+        st.status = "failed"
+        st.error = exc
+        _note(exc, d, phase)
+        exc._tiered_driver = d.name  # type: ignore[attr-defined]
+        if d.optional and phase != "background":
+            self._transition(
+                st,
+                f"failed in {phase} (optional): {_describe(exc)}",
+                times,
+                logging.WARNING,
+            )
+            return
+        self._transition(
+            st, f"failed in {phase}: {_describe(exc)}", times, logging.ERROR
+        )
+        self._failures.append(exc)
+        if not self._failed:
+            self._failed = True
+            if tier is not None:
+                self._cancel_starting(tier)
+
+    def _interrupted(
+        self, st: _DriverState, exc: BaseException, phase: str, tier: _Tier | None
+    ) -> None:
+        """A hook was left by a BaseException: a cancellation, or worse."""
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            if st.status == "starting":
+                st.status = "cancelled"
+                st.reason = "cancelled from outside the run"
+            self._transition(st, f"cancelled in {phase}", None)
+            return
+        # KeyboardInterrupt, SystemExit, ...: abort the start-up; the
+        # exception itself goes on once the driver is stopped.
+        st.status = "failed"
+        st.error = exc
+        self._transition(
+            st, f"interrupted in {phase}: {_describe(exc)}", None, logging.ERROR
+        )
+        if not self._failed:
+            self._failed = True
+            if tier is not None:
+                self._cancel_starting(tier)
+
+    # -- stop ----------------------------------------------------------------
+
+    async def _stop_tiers(self) -> None:
+        for tier in reversed(self._tiers):
+            resting = [st for st in tier.states if st.needs_stop]
+            if not resting:
+                continue
+            tier.stop_left = len(resting)
+            tier.stop_go.set()
+            await tier.stop_done.wait()
+
+    async def _shutdown(self) -> None:
+        self._state = _STOPPING
+        self._stopping_at = current_time() - self._t0
+        assert self._reload_lock is not None
+        async with self._reload_lock:  # an in-flight reload finishes first
+            await self._stop_tiers()
+
+    def _stop_failed(
+        self, st: _DriverState, error: Exception, times: list[float | None]
+    ) -> None:
+        d = st.d
+        st.status = "failed"
+        st.error = error
+        _note(error, d, "stop")
+        error._tiered_driver = d.name  # type: ignore[attr-defined]
+        self._stop_errors.append(error)
+        self._transition(
+            st, f"failed in stop: {_describe(error)}", times, logging.ERROR
+        )
+
+    # -- background tasks ----------------------------------------------------
+
+    def _start_background(
+        self,
+        st: _DriverState,
+        fn: Callable[..., Awaitable[object]],
+        args: tuple[Any, ...],
+        name: object,
+    ) -> None:
+        if st.bg_closed or self._tg is None:
+            msg = (
+                f"{st.d.name} (tier {st.d.tier}) called ctx.start_soon() while it is "
+                f"{st.status}; background tasks can be started from initialize, "
+                "autostart and reload, and end before stop runs"
+            )
+            raise UsageError(msg)
+        st.bg_count += 1
+        self._tg.start_soon(
+            self._background,
+            st,
+            fn,
+            args,
+            name=name or getattr(fn, "__qualname__", None),
+        )
+
+    async def _background(
+        self,
+        st: _DriverState,
+        fn: Callable[..., Awaitable[object]],
+        args: tuple[Any, ...],
+    ) -> None:
+        try:
+            if st.bg_closed:
+                return
+            with CancelScope() as scope:
+                if st.bg_scopes is None:
+                    st.bg_scopes = set()
+                st.bg_scopes.add(scope)
+                try:
+                    await fn(*args)
+                except Exception as exc:
+                    self._background_failed(st, exc)
+                finally:
+                    st.bg_scopes.discard(scope)
+        finally:
+            st.bg_count -= 1
+            if st.bg_count == 0 and st.bg_done is not None:
+                st.bg_done.set()
+
+    def _background_failed(self, st: _DriverState, exc: Exception) -> None:
+        d = st.d
+        if self._state == _STARTING:
+            self._fail(st, "background", exc, self._current)
+            return
+        st.status = "failed"
+        st.error = exc
+        _note(exc, d, "background")
+        exc._tiered_driver = d.name  # type: ignore[attr-defined]
+        self._stop_errors.append(exc)
+        self._transition(
+            st,
+            f"background task failed: {_describe(exc)}; stopping the run",
+            None,
+            logging.ERROR,
+        )
+        if self._state == _RUNNING and self._body_scope is not None:
+            self._body_scope.cancel()
+
+    async def _end_background(self, st: _DriverState) -> None:
+        st.bg_closed = True
+        if st.bg_count:
+            if st.bg_scopes:
+                for scope in st.bg_scopes:
+                    scope.cancel()
+            st.bg_done = anyio.Event()
+            await st.bg_done.wait()
+
+    # -- what hooks and users call -------------------------------------------
+
+    def _name_of(self, dep: object, who: str, among: Iterable[str]) -> str:
+        if isinstance(dep, str):
+            return dep
+        if isinstance(dep, DriverHandle):
+            if dep._owner is not self._runtime:
+                msg = (
+                    f"{who}: {dep!r} belongs to another runtime than {self.plan.name!r}"
+                )
+                raise DependencyError(msg)
+            return dep.name
+        if isinstance(dep, Driver):
+            return dep.name
+        if isinstance(dep, type) and issubclass(dep, Driver):
+            for name in among:
+                if type(self._states[name].d.spec.instance) is dep:
+                    return name
+            msg = f"{who}: no driver of class {dep.__qualname__} in runtime {self.plan.name!r}"
+            raise DependencyError(msg)
+        msg = (
+            f"{who}: {dep!r} does not name a driver; pass a driver name, a handle "
+            "from @runtime.driver, or a Driver class"
+        )
+        raise DependencyError(msg)
+
+    def _lookup_for(self, st: _DriverState, dep: object) -> Any:
+        d = st.d
+        who = f"{d.name} (tier {d.tier})"
+        name = self._name_of(dep, f"{who} ctx.get()", d.requires)
+        if name not in d.requires:
+            needs = ", ".join(repr(r) for r in (*d.requires, name))
+            msg = (
+                f"{who} asked for {name!r}, which is not in its requires; "
+                f"declare it: requires=({needs},)"
+            )
+            raise DependencyError(msg)
+        return self._states[name].value
+
+    @overload
+    def get(self, dep: DriverHandle[T]) -> T: ...
+    @overload
+    def get(self, dep: type[D]) -> D: ...
+    @overload
+    def get(self, dep: str | Driver) -> Any: ...
+    def get(self, dep: object) -> Any:
+        """Return the value of a running driver.
+
+        Args:
+            dep: the driver's name, its handle or its class.
+
+        Raises:
+            DependencyError: no such driver, or it is not running (skipped,
+                failed or optional and down).
+            UsageError: the run is not up (not entered yet, or stopped).
+        """
+        name = self._name_of(dep, "run.get()", self._states)
+        st = self._states.get(name)
+        if st is None:
+            close = difflib.get_close_matches(name, list(self.plan.drivers), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            msg = f"run.get({name!r}): no driver of that name in runtime {self.plan.name!r}{hint}"
+            raise DependencyError(msg)
+        if self._state not in (_RUNNING,):
+            msg = (
+                f"run.get({name!r}): the run of {self.plan.name!r} is not up; use "
+                "run.get() inside `async with runtime.run() as run:`"
+            )
+            raise UsageError(msg)
+        if st.status != "running":
+            why = (
+                f" ({st.reason})"
+                if st.reason
+                else (f" ({_describe(st.error)})" if st.error else "")
+            )
+            msg = f"run.get({name!r}): {name} (tier {st.d.tier}) is {st.status}{why}"
+            raise DependencyError(msg)
+        return st.value
+
+    async def reload(self) -> tuple[Exception, ...]:
+        """Call ``reload`` tier by tier, concurrently within a tier.
+
+        Errors (and timeouts, under each driver's ``start_timeout``) are
+        logged, noted with driver, tier and phase, and returned; a reload
+        never stops the run.  A reload called while one runs waits for it.
+
+        Returns:
+            the exceptions raised by reload hooks, empty when all went well.
+        """
+        if self._state != _RUNNING:
+            msg = f"run.reload(): the run of {self.plan.name!r} is not up"
+            raise UsageError(msg)
+        assert self._reload_lock is not None
+        errors: list[Exception] = []
+        async with self._reload_lock:
+            for tier in self._tiers:
+                targets = [
+                    st
+                    for st in tier.states
+                    if st.status == "running" and st.d.spec.has_reload
+                ]
+                if not targets:
+                    continue
+                async with anyio.create_task_group() as tg:
+                    for st in targets:
+                        tg.start_soon(self._reload_one, st, errors)
+        return tuple(errors)
+
+    async def _reload_one(self, st: _DriverState, errors: list[Exception]) -> None:
+        d = st.d
+        now = current_time()
+        times: list[float | None] = [now - self._t0, None]
+        st.phases["reload"] = times
+        st.scope = scope = CancelScope(deadline=now + d.start_timeout)
+        error: Exception | None = None
+        try:
+            with scope:
+                await d.spec.instance.reload(st.ctx)  # type: ignore[union-attr]
+        except Exception as exc:
+            error = exc
+        finally:
+            times[1] = current_time() - self._t0
+            st.scope = None
+        if error is None and scope.cancelled_caught:
+            error = self._timeout(st, "reload")
+        if error is None:
+            self._transition(st, "reloaded", times)
+            return
+        errors.append(_note(error, d, "reload"))  # type: ignore[arg-type]
+        self._transition(
+            st, f"failed in reload: {_describe(error)}", times, logging.ERROR
+        )
+
+    def _set_status(self, st: _DriverState, text: object) -> None:
+        if not isinstance(text, str):
+            msg = f"{st.d.name}: ctx.status() takes a str, got {text!r}"
+            raise ConfigError(msg)
+        st.status_text = text
+        log.info(
+            "%s (tier %d): %s",
+            st.d.name,
+            st.d.tier,
+            text,
+            extra={
+                "tiered_driver": st.d.name,
+                "tiered_tier": st.d.tier,
+                "tiered_status": text,
+            },
+        )
+
+    def _extend(self, st: _DriverState, seconds: object) -> None:
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not seconds > 0
+        ):
+            msg = (
+                f"{st.d.name}: ctx.extend_timeout({seconds!r}) takes a number of "
+                "seconds > 0"
+            )
+            raise ConfigError(msg)
+        scope = st.scope
+        if scope is None or math.isinf(scope.deadline):
+            return
+        scope.deadline = max(scope.deadline, current_time() + seconds)
+
+    # -- report and logging --------------------------------------------------
+
+    def _transition(
+        self,
+        st: _DriverState,
+        what: str,
+        times: list[float | None] | None,
+        level: int = logging.INFO,
+    ) -> None:
+        if not log.isEnabledFor(level):
+            return
+        d = st.d
+        if times is not None and times[1] is not None:
+            duration = times[1] - times[0]  # type: ignore[operator]
+            log.log(
+                level,
+                "%s (tier %d) %s (%.3fs)",
+                d.name,
+                d.tier,
+                what,
+                duration,
+                extra={
+                    "tiered_driver": d.name,
+                    "tiered_tier": d.tier,
+                    "tiered_status": st.status,
+                    "tiered_duration": duration,
+                },
+            )
+        else:
+            log.log(
+                level,
+                "%s (tier %d) %s",
+                d.name,
+                d.tier,
+                what,
+                extra={
+                    "tiered_driver": d.name,
+                    "tiered_tier": d.tier,
+                    "tiered_status": st.status,
+                },
+            )
+
+    @property
+    def report(self) -> Report:
+        """What happened so far: a fresh snapshot at every access."""
+        drivers = tuple(
+            DriverRecord(
+                name=st.d.name,
+                tier=st.d.tier,
+                status=st.status,
+                optional=st.d.optional,
+                phases={k: (v[0], v[1]) for k, v in st.phases.items()},  # type: ignore[misc]
+                error=_describe(st.error) if st.error is not None else None,
+                reason=st.reason,
+                status_text=st.status_text,
+            )
+            for names in self.plan.tiers
+            for st in (self._states[n] for n in names)
+        )
+        tiers = tuple(
+            TierRecord(
+                index=t.index,
+                drivers=tuple(s.d.name for s in t.states),
+                start=t.start,
+                end=t.end,
+            )
+            for t in self._tiers
+        )
+        return Report(
+            name=self.plan.name,
+            drivers=drivers,
+            tiers=tiers,
+            ready_at=self._ready_at,
+            stopping_at=self._stopping_at,
+            stopped_at=self._stopped_at,
+        )
+
+    def __repr__(self) -> str:
+        state = ("new", "starting", "running", "stopping", "stopped")[self._state]
+        return f"<tiered.Run of {self.plan.name!r}, {state}>"

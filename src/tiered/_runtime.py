@@ -1,0 +1,230 @@
+"""``Runtime``: the declared set of drivers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar, overload
+
+from ._driver import (
+    Driver,
+    DriverHandle,
+    Requirement,
+    Spec,
+    check_name,
+    spec_from_function,
+    spec_from_instance,
+)
+from ._exceptions import ConfigError, UsageError
+from ._plan import Plan, build_plan
+from ._run import Run
+
+if TYPE_CHECKING:
+    from ._context import Context
+
+__all__ = ["Runtime"]
+
+T = TypeVar("T")
+D = TypeVar("D", bound=Driver)
+DriverFunction = Callable[["Context"], AsyncIterator[T]]
+
+
+def _check_default_timeout(value: object, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        msg = f"Runtime({what}={value!r}): a timeout is a number of seconds > 0, or None for no limit"
+        raise ConfigError(msg)
+    return float(value)
+
+
+class Runtime:
+    """The drivers of one daemon, declared before it runs.
+
+    Args:
+        name: shown in logs, reports and errors.
+        start_timeout: default seconds for a driver's ``initialize`` plus
+            ``autostart``; ``None`` means no limit.  90 s mirrors systemd.
+        stop_timeout: default seconds for a driver's ``stop``.
+
+    Example::
+
+        runtime = tiered.Runtime("virtd")
+
+        @runtime.driver(tier=0)
+        async def secrets(ctx: tiered.Context) -> AsyncIterator[SecretStore]:
+            store = await SecretStore.open()
+            yield store
+            await store.close()
+
+        async with runtime.run() as run:
+            ...
+    """
+
+    def __init__(
+        self,
+        name: str = "tiered",
+        *,
+        start_timeout: float | None = 90.0,
+        stop_timeout: float | None = 90.0,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            msg = f"Runtime(name={name!r}): the name is a non-empty string"
+            raise ConfigError(msg)
+        self.name = name
+        self.start_timeout = _check_default_timeout(start_timeout, "start_timeout")
+        self.stop_timeout = _check_default_timeout(stop_timeout, "stop_timeout")
+        self._specs: list[Spec] = []
+        self._names: set[str] = set()
+        self._plan: Plan | None = None
+        self._frozen = False
+        self._active: Run | None = None
+
+    def __repr__(self) -> str:
+        return f"<tiered.Runtime {self.name!r} with {len(self._specs)} driver(s)>"
+
+    # -- declaring -------------------------------------------------------------
+
+    @overload
+    def driver(self, fn: DriverFunction[T], /) -> DriverHandle[T]: ...
+    @overload
+    def driver(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        tier: int | None = None,
+        requires: Sequence[Requirement] = (),
+        optional: bool = False,
+        start_timeout: float | None = None,
+        stop_timeout: float | None = None,
+    ) -> Callable[[DriverFunction[T]], DriverHandle[T]]: ...
+    def driver(
+        self,
+        fn: DriverFunction[T] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        tier: int | None = None,
+        requires: Sequence[Requirement] = (),
+        optional: bool = False,
+        start_timeout: float | None = None,
+        stop_timeout: float | None = None,
+    ) -> DriverHandle[T] | Callable[[DriverFunction[T]], DriverHandle[T]]:
+        """Declare a driver written as an async generator that yields once.
+
+        Code before the ``yield`` is ``initialize``, the yielded object is the
+        driver's value, code after it is ``stop``.  Use it bare
+        (``@runtime.driver``) or with options.
+
+        Args:
+            name: defaults to the function's name.
+            tier: 0 first; ``None`` infers one above what it requires.
+            requires: drivers it may ``ctx.get()``: names, handles, classes.
+            optional: its failure is logged and the run goes on.
+            start_timeout: seconds for ``initialize``; ``None`` takes the
+                runtime's, ``math.inf`` means no limit.
+            stop_timeout: seconds for ``stop``, same conventions.
+
+        Returns:
+            a :class:`DriverHandle` typed by what the function yields.
+
+        Raises:
+            ConfigError: the function is not an async generator function, or
+                an option is invalid.
+            UsageError: the runtime has already run.
+        """
+
+        def register(function: DriverFunction[T]) -> DriverHandle[T]:
+            spec = spec_from_function(
+                function,
+                name=name,
+                tier=tier,
+                requires=requires,
+                optional=optional,
+                start_timeout=start_timeout,
+                stop_timeout=stop_timeout,
+            )
+            self._register(spec)
+            return DriverHandle(spec.name, self)
+
+        if fn is not None:
+            return register(fn)
+        if name is not None:
+            check_name(name, "@runtime.driver(name=...)")
+        return register
+
+    def add(self, driver: D) -> D:
+        """Register a :class:`Driver` instance; returns it.
+
+        Raises:
+            ConfigError: not a ``Driver`` instance, a hook is not async,
+                ``initialize`` is missing, or an attribute is invalid.
+            UsageError: the runtime has already run.
+        """
+        self._register(spec_from_instance(driver))
+        return driver
+
+    def _register(self, spec: Spec) -> None:
+        if self._frozen:
+            msg = (
+                f"runtime {self.name!r} has already run, so it is immutable; declare "
+                f"driver {spec.name!r} before the first runtime.run()"
+            )
+            raise UsageError(msg)
+        if spec.name in self._names:
+            msg = (
+                f"runtime {self.name!r} already has a driver named {spec.name!r}; "
+                "give this one another name (name=...)"
+            )
+            raise ConfigError(msg)
+        self._names.add(spec.name)
+        self._specs.append(spec)
+        self._plan = None
+
+    # -- checking and running --------------------------------------------------
+
+    def check(self) -> Plan:
+        """Validate every declaration and return the :class:`Plan`.
+
+        Raises:
+            ConfigError: one message listing every problem found: a
+                requirement naming no driver, one on the same or a higher
+                tier, a cycle among inferred tiers (with its whole path).
+        """
+        if self._plan is None:
+            self._plan = build_plan(
+                self.name, self, self._specs, self.start_timeout, self.stop_timeout
+            )
+        return self._plan
+
+    def run(self) -> Run:
+        """Check the runtime and return a :class:`Run`, to use with ``async with``.
+
+        The runtime becomes immutable.  A runtime can run many times, one
+        run after another, never two at once.
+
+        Raises:
+            ConfigError: the plan is invalid; nothing has started.
+        """
+        plan = self.check()
+        self._frozen = True
+        return Run(self, plan)
+
+    def _claim(self, run: Run) -> None:
+        if self._active is not None:
+            msg = (
+                f"runtime {self.name!r} is already running; a runtime runs once at a "
+                "time: leave the first `async with runtime.run()` before entering another"
+            )
+            raise UsageError(msg)
+        self._active = run
+
+    def _release(self, run: Run) -> None:
+        if self._active is run:
+            self._active = None
+
+    @property
+    def drivers(self) -> tuple[str, ...]:
+        """Names of the declared drivers, in declaration order."""
+        return tuple(s.name for s in self._specs)
