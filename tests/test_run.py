@@ -196,15 +196,16 @@ async def test_background_failure_stops_the_run() -> None:
 async def test_background_of_failed_init_ends() -> None:
     """Background tasks of a driver whose initialize failed are cancelled with it."""
     rt = tiered.Runtime()
-    ended = anyio.Event()
+    started, ended = anyio.Event(), anyio.Event()
 
     class Half(tiered.Driver):
         async def initialize(self, ctx: tiered.Context) -> None:
             ctx.start_soon(self.forever)
-            await anyio.lowlevel.checkpoint()
+            await started.wait()
             raise RuntimeError("half-way")
 
         async def forever(self) -> None:
+            started.set()
             try:
                 await anyio.sleep_forever()
             finally:

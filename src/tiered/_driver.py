@@ -280,9 +280,10 @@ def spec_from_instance(driver: object) -> Spec:
     for hook in HOOKS:
         method = getattr(driver, hook)
         if not inspect.iscoroutinefunction(method):
+            article = "an" if hook[0] in "aeiou" else "a"
             msg = (
-                f"driver {name!r} ({cls.__qualname__}) has a {hook}() that is not "
-                f"an async function; write it as `async def {hook}(self, ctx):`"
+                f"driver {name!r} ({cls.__qualname__}) has {article} {hook}() that "
+                f"is not an async function; write it as `async def {hook}(self, ctx):`"
             )
             raise ConfigError(msg)
         overridden[hook] = getattr(cls, hook) is not getattr(Driver, hook)

@@ -112,6 +112,16 @@ def build_plan(
         resolved: list[str] = []
         for req in spec.requires:
             name = _resolve(req, spec, by_name, owner, runtime_name, problems)
+            if name == spec.name:
+                who = (
+                    spec.name
+                    if spec.tier is None
+                    else f"{spec.name} (tier {spec.tier})"
+                )
+                problems.append(
+                    f"{who} requires itself; remove {name!r} from its requires"
+                )
+                continue
             if name is not None and name not in resolved:
                 resolved.append(name)
         requires[spec.name] = tuple(resolved)
@@ -125,15 +135,13 @@ def build_plan(
         for req in requires[spec.name]:
             req_tier = tiers.get(req)
             if req_tier is not None and req_tier >= tier:
-                fix = (
-                    f"put {req!r} in a tier below {tier}"
-                    if spec.tier is not None
-                    else "drop its tier= to infer it"
-                )
+                # only reachable with an explicit tier: an inferred one is
+                # always above everything it requires
                 problems.append(
                     f"{spec.name} (tier {tier}) requires {req} (tier {req_tier}): a "
-                    f"driver may only require drivers of lower tiers; {fix}, or "
-                    f"raise {spec.name!r} above tier {req_tier}"
+                    f"driver may only require drivers of lower tiers; put {req!r} "
+                    f"in a tier below {tier}, or raise {spec.name!r} above tier "
+                    f"{req_tier} (or drop its tier= to infer it)"
                 )
 
     if problems:

@@ -177,6 +177,11 @@ def _note(exc: BaseException, d: PlannedDriver, phase: str) -> BaseException:
     return exc
 
 
+def _close(name: str, names: Iterable[str]) -> str:
+    match = difflib.get_close_matches(name, list(names), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -377,14 +382,24 @@ class Run:
     async def _lifetime(self, st: _DriverState, tier: _Tier) -> None:
         """Initialize, autostart, rest, stop: one driver, one task.
 
-        One cancel scope spans the whole life, so a generator driver may keep
+        Two cancel scopes span the whole life, so a generator driver may keep
         a cancel scope or task group open across its yield (see
         tests/test_run.py::test_generator_driver_holds_a_task_group_across_its_yield).
-        Its deadline and shield change with the phase: the start deadline
-        while starting, shielded with no deadline while resting, shielded with
-        the stop deadline while stopping.
+        ``start`` carries the start deadline and the run's cancellation of a
+        driver still initializing.  ``life``, inside it, is shielded once
+        initialize is done, which keeps out ``start`` (even if it was cancelled
+        as initialize returned) and any outside cancellation; then it carries
+        the stop deadline.  See
+        tests/test_properties.py::test_driver_initialized_as_its_sibling_fails_is_stopped.
         """
         d = st.d
+        if self._failed:
+            # its tier failed before this task ran: do not begin at all
+            st.status = "cancelled"
+            st.reason = "cancelled: another driver failed first"
+            tier.arrive_init()
+            tier.arrive_start()
+            return
         blocked = self._blocked_by(st)
         if blocked is not None:
             self._not_startable(st, tier, *blocked)
@@ -393,14 +408,15 @@ class Run:
             return
         st.status = "starting"
         now = current_time()
-        life = st.scope = CancelScope(deadline=now + d.start_timeout)
+        start = st.scope = CancelScope(deadline=now + d.start_timeout)
+        life = CancelScope()
         times = st.phases["initialize"] = [now - self._t0, None]
         st.phase = "initialize"
         reraise: BaseException | None = None
         error: object = None  # an Exception, or _CANCELLED
         arrived_init = arrived_start = self_stop = False
         try:
-            with life:
+            with start, life:
                 spec = d.spec
                 if spec.function is not None:
                     st.gen, st.value = await generator_initialize(spec.function, st.ctx)
@@ -410,8 +426,9 @@ class Run:
                 # initialize is done: from here on only the coordinator can end
                 # this driver's life, so no cancellation from outside reaches it.
                 life.shield = True
-                st.budget = life.deadline - current_time()
-                life.deadline = math.inf
+                st.budget = start.deadline - current_time()
+                start.deadline = math.inf
+                st.scope = life
                 st.initialized = st.needs_stop = True
                 st.phase = "resting"
                 times[1] = current_time() - self._t0
@@ -421,9 +438,11 @@ class Run:
 
                 if spec.has_autostart:
                     await tier.autostart_go.wait()
-                    if not tier.aborted:
-                        self_stop, reraise = await self._autostart(st)
-                if st.status == "starting" and not tier.aborted and reraise is None:
+                    if not (tier.aborted or self._failed or start.cancel_called):
+                        self_stop, reraise = await self._autostart(st, life)
+                if st.status == "starting" and not (
+                    tier.aborted or self._failed or reraise
+                ):
                     st.status = "running"
                     self._transition(st, "is running", None)
                 if not self_stop:
@@ -455,11 +474,12 @@ class Run:
             if times[1] is None:
                 times[1] = current_time() - self._t0
         phase = st.phase
-        if error is None and life.cancelled_caught:
-            if phase == "initialize" and st.cancelled_by_run:
-                error = _CANCELLED
-            else:
-                error = self._timeout(st, phase or "stop")
+        if error is None and start.cancelled_caught:
+            error = (
+                _CANCELLED if st.cancelled_by_run else self._timeout(st, "initialize")
+            )
+        elif error is None and life.cancelled_caught:
+            error = self._timeout(st, "stop")
         if phase == "initialize":
             if error is not None:
                 self._start_failed(st, error, "initialize", tier, times)
@@ -513,7 +533,9 @@ class Run:
             )
             self._fail(st, "initialize", DependencyError(msg), tier)
 
-    async def _autostart(self, st: _DriverState) -> tuple[bool, BaseException | None]:
+    async def _autostart(
+        self, st: _DriverState, life: CancelScope
+    ) -> tuple[bool, BaseException | None]:
         """Run autostart under what is left of start_timeout.
 
         Returns whether the driver must stop at once (it skipped, or it is
@@ -521,8 +543,6 @@ class Run:
         driver has stopped, if one arrived.
         """
         d = st.d
-        life = st.scope
-        assert life is not None
         now = current_time()
         scope = st.scope = CancelScope(deadline=now + st.budget)
         if st.cancelled_by_run:  # a sibling failed between the two phases
@@ -684,10 +704,11 @@ class Run:
         name: object,
     ) -> None:
         if st.bg_closed or self._tg is None:
+            when = "from stop" if st.phase == "stop" else f"while it is {st.status}"
             msg = (
-                f"{st.d.name} (tier {st.d.tier}) called ctx.start_soon() while it is "
-                f"{st.status}; background tasks can be started from initialize, "
-                "autostart and reload, and end before stop runs"
+                f"{st.d.name} (tier {st.d.tier}) called ctx.start_soon() {when}; "
+                "background tasks can be started from initialize, autostart and "
+                "reload, and end before stop runs"
             )
             raise UsageError(msg)
         st.bg_count += 1
@@ -780,7 +801,14 @@ class Run:
     def _lookup_for(self, st: _DriverState, dep: object) -> Any:
         d = st.d
         who = f"{d.name} (tier {d.tier})"
-        name = self._name_of(dep, f"{who} ctx.get()", d.requires)
+        # a declared requirement wins when several drivers share a class
+        name = self._name_of(dep, f"{who} ctx.get()", (*d.requires, *self._states))
+        if name not in self._states:
+            msg = (
+                f"{who} asked for {name!r}, which is not a driver of runtime "
+                f"{self.plan.name!r}{_close(name, self._states)}"
+            )
+            raise DependencyError(msg)
         if name not in d.requires:
             needs = ", ".join(repr(r) for r in (*d.requires, name))
             msg = (
@@ -810,9 +838,10 @@ class Run:
         name = self._name_of(dep, "run.get()", self._states)
         st = self._states.get(name)
         if st is None:
-            close = difflib.get_close_matches(name, list(self.plan.drivers), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            msg = f"run.get({name!r}): no driver of that name in runtime {self.plan.name!r}{hint}"
+            msg = (
+                f"run.get({name!r}): no driver of that name in runtime "
+                f"{self.plan.name!r}{_close(name, self._states)}"
+            )
             raise DependencyError(msg)
         if self._state not in (_RUNNING,):
             msg = (
@@ -841,7 +870,10 @@ class Run:
             the exceptions raised by reload hooks, empty when all went well.
         """
         if self._state != _RUNNING:
-            msg = f"run.reload(): the run of {self.plan.name!r} is not up"
+            msg = (
+                f"run.reload(): the run of {self.plan.name!r} is not up; call "
+                "run.reload() inside `async with runtime.run() as run:`"
+            )
             raise UsageError(msg)
         assert self._reload_lock is not None
         errors: list[Exception] = []

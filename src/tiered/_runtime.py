@@ -67,8 +67,11 @@ class Runtime:
         start_timeout: float | None = 90.0,
         stop_timeout: float | None = 90.0,
     ) -> None:
-        if not isinstance(name, str) or not name:
-            msg = f"Runtime(name={name!r}): the name is a non-empty string"
+        if not isinstance(name, str) or not name or name != name.strip():
+            msg = (
+                f"Runtime(name={name!r}): the name is a non-empty string without "
+                "surrounding spaces, like Runtime('virtd')"
+            )
             raise ConfigError(msg)
         self.name = name
         self.start_timeout = _check_default_timeout(start_timeout, "start_timeout")
@@ -173,9 +176,10 @@ class Runtime:
             )
             raise UsageError(msg)
         if spec.name in self._names:
+            how = "name=..." if spec.function is not None else "set its name attribute"
             msg = (
                 f"runtime {self.name!r} already has a driver named {spec.name!r}; "
-                "give this one another name (name=...)"
+                f"give this one another name ({how})"
             )
             raise ConfigError(msg)
         self._names.add(spec.name)

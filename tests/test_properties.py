@@ -1,0 +1,965 @@
+"""Property tests: the scheduler's invariants over random plans with random faults.
+
+Each example builds a random runtime (1..25 drivers over up to 5 tiers, a mix
+of ``@runtime.driver`` generators and ``tiered.Driver`` subclasses, random
+requirements on lower tiers, random ``optional``, one random fault per driver,
+small random delays), runs it once on one backend with ``anyio.run`` and
+checks what the hooks recorded (tests/support/recorder.py) and what the run
+reported against the contract in DESIGN.md.
+
+A small model (``expect``) predicts the outcome of start-up: tiers before the
+first tier with a failing required driver behave deterministically, because
+only a required failure cancels anything.  Inside the failing tier, which
+siblings get cancelled depends on timing, so only bounds are checked there.
+
+Hangs (a hook that never returns, ended by ``start_timeout``) are generated
+only on trio, whose ``MockClock`` makes the 5 s timeout instant.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+import anyio
+import pytest
+import trio.testing
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+import tiered
+from support.recorder import Recorder
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+T = TypeVar("T")
+
+Backend = Literal["asyncio", "uvloop", "trio"]
+Fault = Literal[
+    "none",
+    "init_raise",
+    "init_skip",
+    "init_hang",
+    "auto_raise",
+    "auto_skip",
+    "stop_raise",
+]
+
+BACKENDS = [
+    pytest.param("asyncio", id="asyncio"),
+    pytest.param("uvloop", id="uvloop"),
+    pytest.param("trio", id="trio"),
+]
+if sys.platform == "win32":  # pragma: no cover - uvloop does not exist there
+    del BACKENDS[1]
+
+#: start_timeout of every driver; only a hang (trio, virtual time) reaches it
+START_TIMEOUT = 5.0
+#: a run that takes longer than this (virtual time on trio) is stuck
+STUCK_AFTER = {"asyncio": 20.0, "uvloop": 20.0, "trio": 600.0}
+#: real seconds after which an event loop that has not returned is deadlocked.
+#: A deadlock inside a shielded scope defeats ``fail_after`` and pytest-timeout
+#: alike (Hypothesis would re-run the hanging example while shrinking), so
+#: every run happens in a thread that is abandoned if it does not finish.
+WATCHDOG = 5.0
+DELAYS = (0.0, 0.0, 0.0, 0.001, 0.003)
+NOTE = re.compile(
+    r"driver '(?P<name>[^']+)' \(tier (?P<tier>\d+)\), phase (?P<phase>\w+)"
+)
+
+
+class Boom(Exception):
+    """The error a faulty hook raises."""
+
+
+class Deadlock(BaseException):
+    """A run that never returned.
+
+    A ``BaseException``, not an ``Exception``: Hypothesis then reports it at
+    once instead of shrinking, which would re-run hanging examples for
+    minutes.  The message carries the plan and the events, to reproduce it.
+    """
+
+
+# -- plans -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriverPlan:
+    """One random driver: its declaration, its fault and its delays."""
+
+    name: str
+    tier: int
+    requires: tuple[str, ...]
+    optional: bool
+    kind: Literal["generator", "class"]
+    has_autostart: bool
+    has_stop: bool
+    fault: Fault
+    init_delay: float
+    auto_delay: float
+    stop_delay: float
+
+
+Plan = tuple[DriverPlan, ...]
+
+
+@st.composite
+def plans(draw: st.DrawFn, *, hangs: bool) -> Plan:
+    """Random plans of 1..25 drivers over up to 5 tiers."""
+    n = draw(st.integers(1, 25))
+    tiers = draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
+    # faults per driver: 0, 10, 20 or 30 %, so big plans also start up sometimes
+    fault_rate = draw(st.integers(0, 3))
+    drivers: list[DriverPlan] = []
+    for i, tier in enumerate(tiers):
+        lower = [f"d{j}" for j, t in enumerate(tiers) if t < tier]
+        requires = (
+            tuple(draw(st.lists(st.sampled_from(lower), unique=True, max_size=3)))
+            if lower
+            else ()
+        )
+        kind = draw(st.sampled_from(["generator", "class"]))
+        has_autostart = kind == "class" and draw(st.booleans())
+        has_stop = kind == "generator" or draw(st.booleans())
+        fault: Fault = "none"
+        if draw(st.integers(0, 9)) < fault_rate:
+            faults: list[Fault] = ["init_raise", "init_skip"]
+            if has_autostart:  # weighted up: they make drivers stop themselves early
+                faults += ["auto_raise", "auto_skip"] * 3
+            if has_stop:
+                faults.append("stop_raise")
+            if hangs:
+                faults.append("init_hang")
+            fault = draw(st.sampled_from(faults))
+        drivers.append(
+            DriverPlan(
+                name=f"d{i}",
+                tier=tier,
+                requires=requires,
+                optional=draw(st.booleans()),
+                kind=kind,  # type: ignore[arg-type]
+                has_autostart=has_autostart,
+                has_stop=has_stop,
+                fault=fault,
+                init_delay=draw(st.sampled_from(DELAYS)),
+                auto_delay=draw(st.sampled_from(DELAYS)),
+                stop_delay=draw(st.sampled_from(DELAYS)),
+            )
+        )
+    return tuple(drivers)
+
+
+# -- drivers that record ---------------------------------------------------------
+
+
+def _value_name(value: object) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tiered.Driver):
+        return value.name
+    return None
+
+
+async def _initialize(d: DriverPlan, rec: Recorder, ctx: tiered.Context) -> None:
+    rec.add("init_begin", d.name)
+    try:
+        if any(_value_name(ctx.get(r)) != r for r in d.requires):
+            rec.add("bad_value", d.name)
+        await anyio.sleep(d.init_delay)
+        if d.fault == "init_raise":
+            rec.add("init_fail", d.name)
+            raise Boom(f"{d.name} initialize")
+        if d.fault == "init_skip":
+            rec.add("init_fail", d.name)
+            raise tiered.Skip(f"{d.name} skips in initialize")
+        if d.fault == "init_hang":
+            await anyio.sleep_forever()
+        rec.add("init_end", d.name)
+    finally:
+        rec.add("init_exit", d.name)
+
+
+async def _autostart(d: DriverPlan, rec: Recorder) -> None:
+    rec.add("auto_begin", d.name)
+    try:
+        await anyio.sleep(d.auto_delay)
+        if d.fault == "auto_raise":
+            rec.add("auto_fail", d.name)
+            raise Boom(f"{d.name} autostart")
+        if d.fault == "auto_skip":
+            rec.add("auto_fail", d.name)
+            raise tiered.Skip(f"{d.name} skips in autostart")
+        rec.add("auto_end", d.name)
+    finally:
+        rec.add("auto_exit", d.name)
+
+
+async def _stop(d: DriverPlan, rec: Recorder) -> None:
+    rec.add("stop", d.name)
+    try:
+        await anyio.sleep(d.stop_delay)
+        if d.fault == "stop_raise":
+            raise Boom(f"{d.name} stop")
+    finally:
+        rec.add("stop_end", d.name)
+
+
+def _generator(
+    d: DriverPlan, rec: Recorder
+) -> Callable[[tiered.Context], AsyncIterator[str]]:
+    async def driver(ctx: tiered.Context) -> AsyncIterator[str]:
+        await _initialize(d, rec, ctx)
+        yield d.name
+        await _stop(d, rec)
+
+    return driver
+
+
+class _Recorded(tiered.Driver):
+    def __init__(self, d: DriverPlan, rec: Recorder) -> None:
+        self.plan = d
+        self.rec = rec
+        self.name = d.name
+        self.tier = d.tier
+        self.requires = d.requires
+        self.optional = d.optional
+
+    async def initialize(self, ctx: tiered.Context) -> None:
+        await _initialize(self.plan, self.rec, ctx)
+
+
+class _WithAutostart(_Recorded):
+    async def autostart(self, ctx: tiered.Context) -> None:
+        await _autostart(self.plan, self.rec)
+
+
+class _WithStop(_Recorded):
+    async def stop(self, ctx: tiered.Context) -> None:
+        await _stop(self.plan, self.rec)
+
+
+class _WithBoth(_WithAutostart, _WithStop):
+    pass
+
+
+CLASSES: dict[tuple[bool, bool], type[_Recorded]] = {
+    (False, False): _Recorded,
+    (True, False): _WithAutostart,
+    (False, True): _WithStop,
+    (True, True): _WithBoth,
+}
+
+
+def build(plan: Plan, rec: Recorder) -> tiered.Runtime:
+    """The runtime of ``plan``, whose hooks append to ``rec``."""
+    runtime = tiered.Runtime(
+        "prop", start_timeout=START_TIMEOUT, stop_timeout=START_TIMEOUT
+    )
+    for d in plan:
+        if d.kind == "generator":
+            runtime.driver(
+                name=d.name, tier=d.tier, requires=d.requires, optional=d.optional
+            )(_generator(d, rec))
+        else:
+            runtime.add(CLASSES[d.has_autostart, d.has_stop](d, rec))
+    return runtime
+
+
+# -- the model ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What start-up must do, as far as it is deterministic."""
+
+    #: start-up status of every driver of the tiers that begin (the failing
+    #: tier included, where it is only what the driver would do on its own)
+    status: dict[str, str]
+    #: required drivers blocked by a failed or skipped requirement
+    blocked: frozenset[str]
+    #: the first tier with a failing required driver, None if start-up succeeds
+    failing_tier: int | None
+    #: the required drivers of that tier that fail when left to run
+    failing: frozenset[str]
+
+
+def expect(plan: Plan) -> Expected:
+    """Predict start-up: tier by tier, until a required driver fails."""
+    by_tier: dict[int, list[DriverPlan]] = {}
+    for d in plan:
+        by_tier.setdefault(d.tier, []).append(d)
+    status: dict[str, str] = {}
+    blocked: set[str] = set()
+    for tier in sorted(by_tier):
+        failing: set[str] = set()
+        for d in by_tier[tier]:
+            if any(status[r] in ("failed", "skipped") for r in d.requires):
+                s = "skipped" if d.optional else "failed"
+                blocked.add(d.name)
+            elif d.fault in ("init_raise", "init_hang", "auto_raise"):
+                s = "failed"
+            elif d.fault in ("init_skip", "auto_skip"):
+                s = "skipped"
+            else:
+                s = "running"
+            status[d.name] = s
+            if s == "failed" and not d.optional:
+                failing.add(d.name)
+        if failing:
+            return Expected(status, frozenset(blocked), tier, frozenset(failing))
+    return Expected(status, frozenset(blocked), None, frozenset())
+
+
+# -- running -----------------------------------------------------------------------
+
+
+def _run(backend: Backend, fn: Callable[[], Awaitable[T]]) -> T:
+    if backend == "trio":
+        clock = trio.testing.MockClock(autojump_threshold=0)
+        return anyio.run(fn, backend="trio", backend_options={"clock": clock})
+    if backend == "uvloop":
+        return anyio.run(fn, backend="asyncio", backend_options={"use_uvloop": True})
+    return anyio.run(fn, backend="asyncio")
+
+
+def run_on(
+    backend: Backend,
+    fn: Callable[[], Awaitable[T]],
+    rec: Recorder | None = None,
+    what: object = None,
+) -> T:
+    """``anyio.run(fn)`` on ``backend``; trio runs on an autojumping MockClock.
+
+    The event loop runs in a daemon thread; if it has not returned after
+    ``WATCHDOG`` seconds the run is deadlocked, the thread is abandoned and
+    :class:`Deadlock` is raised with ``what`` (the plan) and what the hooks
+    recorded so far.
+    """
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            results.append(_run(backend, fn))
+        except BaseException as exc:  # handed to the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name=f"tiered-{backend}", daemon=True)
+    thread.start()
+    thread.join(WATCHDOG)
+    if thread.is_alive():
+        events = rec.events if rec is not None else "not recorded"
+        msg = (
+            f"the run on {backend} deadlocked (no return after {WATCHDOG}s)\n"
+            f"plan: {what!r}\nevents so far: {events}"
+        )
+        raise Deadlock(msg)
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def task_count() -> int:
+    """Tasks alive in the event loop, counted without a task group."""
+    return len(anyio.get_running_tasks())
+
+
+@dataclass
+class Outcome:
+    """What one run did, for the checks."""
+
+    entered: bool
+    during: tiered.Report | None
+    after: tiered.Report
+    error: BaseException | None
+    tasks_before: int
+    tasks_after: int
+
+
+async def run_plan(plan: Plan, rec: Recorder, backend: Backend) -> Outcome:
+    """Run ``plan`` once: enter, snapshot the report, leave."""
+    run = build(plan, rec).run()
+    during: tiered.Report | None = None
+    error: BaseException | None = None
+    entered = False
+    with anyio.fail_after(STUCK_AFTER[backend]):
+        before = task_count()
+        try:
+            async with run:
+                entered = True
+                rec.add("body")
+                during = run.report
+        except (tiered.StartupError, tiered.ShutdownError) as exc:
+            error = exc
+        after = task_count()
+    return Outcome(entered, during, run.report, error, before, after)
+
+
+# -- checks --------------------------------------------------------------------------
+
+
+def statuses(report: tiered.Report) -> dict[str, str]:
+    return {r.name: r.status for r in report.drivers}
+
+
+def early_stopped(plan: Plan, rec: Recorder) -> set[str]:
+    """Drivers that stop themselves in autostart: skipped, or optional and failed.
+
+    ``Run._autostart`` stops such a driver at once (it will not run), inside
+    its tier's start-up, instead of with the others at shutdown.
+    """
+    return {
+        d.name
+        for d in plan
+        if rec.has("auto_fail", d.name) and (d.fault == "auto_skip" or d.optional)
+    }
+
+
+def noted(exc: BaseException) -> tuple[str, int, str]:
+    """(driver, tier, phase) from the PEP 678 note tiered adds to an error."""
+    for note in getattr(exc, "__notes__", ()):
+        m = NOTE.search(note)
+        if m is not None:
+            return m["name"], int(m["tier"]), m["phase"]
+    raise AssertionError(f"{exc!r} has no note naming its driver: {exc.__notes__!r}")
+
+
+def check_barrier(plan: Plan, rec: Recorder, early: set[str]) -> None:
+    """Invariant 1: a tier begins only when every lower tier is done starting.
+
+    Also: a driver's autostart begins only when its whole tier initialized.
+    """
+    tier = {d.name: d.tier for d in plan}
+    startup_kinds = {"init_begin", "init_exit", "auto_begin", "auto_exit"}
+    last_startup: dict[str, int] = {}
+    last_init: dict[str, int] = {}
+    for i, (kind, name) in enumerate(rec.events):
+        if kind in startup_kinds or (kind in ("stop", "stop_end") and name in early):
+            last_startup[name] = i
+        if kind in ("init_begin", "init_exit"):
+            last_init[name] = i
+    for i, (kind, name) in enumerate(rec.events):
+        if kind == "init_begin":
+            late = [
+                other
+                for other, j in last_startup.items()
+                if tier[other] < tier[name] and j > i
+            ]
+            assert not late, (
+                f"{name} (tier {tier[name]}) began initialize at event {i} before "
+                f"lower-tier drivers {late} were done starting: {rec.events}"
+            )
+        elif kind == "auto_begin":
+            late = [
+                other
+                for other, j in last_init.items()
+                if tier[other] <= tier[name] and j > i
+            ]
+            assert not late, (
+                f"{name} (tier {tier[name]}) began autostart at event {i} before "
+                f"{late} finished initialize: {rec.events}"
+            )
+
+
+def check_stopped_once(plan: Plan, rec: Recorder, after: tiered.Report) -> None:
+    """Invariant 2: what initialized is stopped exactly once; nothing else is."""
+    initialized = rec.names("init_end")
+    final = statuses(after)
+    for d in plan:
+        if d.has_stop:
+            want = 1 if d.name in initialized else 0
+            assert rec.count("stop", d.name) == want, (
+                f"{d.name} (initialized: {d.name in initialized}) was stopped "
+                f"{rec.count('stop', d.name)} times: {rec.events}"
+            )
+            assert rec.count("stop_end", d.name) == want
+        if d.name in initialized:
+            assert final[d.name] in ("stopped", "failed", "skipped"), (
+                f"{d.name} initialized but ended {final[d.name]!r}"
+            )
+        else:
+            assert final[d.name] in ("pending", "skipped", "failed", "cancelled"), (
+                f"{d.name} never initialized but ended {final[d.name]!r}"
+            )
+
+
+def check_stop_order(plan: Plan, rec: Recorder, early: set[str]) -> None:
+    """Invariant 3: stops run tier by tier in reverse, after start-up ended.
+
+    The exception is a driver that stopped itself in autostart (``early``):
+    that stop belongs to its tier's start-up, so it comes before anything of
+    a higher tier and before every other stop.
+    """
+    tier = {d.name: d.tier for d in plan}
+    begins: dict[int, list[int]] = {}
+    ends: dict[int, list[int]] = {}
+    for i, (kind, name) in enumerate(rec.events):
+        if name in early:
+            continue
+        if kind == "stop":
+            begins.setdefault(tier[name], []).append(i)
+        elif kind == "stop_end":
+            ends.setdefault(tier[name], []).append(i)
+    for high, high_ends in ends.items():
+        for low, low_begins in begins.items():
+            if high > low:
+                assert max(high_ends) < min(low_begins), (
+                    f"a stop of tier {low} began before every stop of tier {high} "
+                    f"ended: {rec.events}"
+                )
+    first_stop = min((min(b) for b in begins.values()), default=None)
+    if first_stop is not None:
+        startup = [
+            i
+            for i, (kind, _) in enumerate(rec.events)
+            if kind in ("init_exit", "auto_exit", "body")
+        ]
+        assert not startup or max(startup) < first_stop, (
+            f"a driver was stopped while start-up still ran: {rec.events}"
+        )
+    for name in early:
+        own = [i for i in rec.of(name) if rec.events[i][0] in ("stop", "stop_end")]
+        if not own:  # a Driver subclass without a stop hook
+            continue
+        assert min(own) > rec.indices("auto_fail", name)[0]
+        later = [
+            i
+            for i, (kind, other) in enumerate(rec.events)
+            if (tier[other] > tier[name] if other else kind == "body")
+            or (kind == "stop" and other not in early)
+        ]
+        assert not later or max(own) < min(later), (
+            f"{name} stopped itself in autostart, but not within its tier's "
+            f"start-up: {rec.events}"
+        )
+
+
+def check_tasks(outcome: Outcome) -> None:
+    """Invariant 5: leaving the run leaves no task behind."""
+    assert outcome.tasks_after == outcome.tasks_before, (
+        f"{outcome.tasks_after - outcome.tasks_before} task(s) left running"
+    )
+
+
+def check_phases(
+    plan: Plan, rec: Recorder, after: tiered.Report, early: set[str]
+) -> None:
+    """Invariant 6: the report's phases match the hooks that ran, in time order."""
+    tier = {d.name: d.tier for d in plan}
+    for d in plan:
+        r = after.driver(d.name)
+        assert r.tier == d.tier
+        assert r.optional == d.optional
+        assert ("initialize" in r.phases) == rec.has("init_begin", d.name), d.name
+        assert ("autostart" in r.phases) == rec.has("auto_begin", d.name), d.name
+        assert ("stop" in r.phases) == rec.has("stop", d.name), d.name
+        assert "reload" not in r.phases
+        for phase, (start, end) in r.phases.items():
+            assert end is not None, f"{d.name} {phase} has no end after the run"
+            assert start <= end, f"{d.name} {phase} ends before it starts"
+        if r.status == "stopped" and d.has_stop:
+            assert "stop" in r.phases
+    # time order: a tier's start-up phases end before the next tier begins
+    records = {r.name: r for r in after.drivers}
+    for a in plan:
+        ra = records[a.name]
+        a_end = max(
+            (
+                end
+                for phase, (_, end) in ra.phases.items()
+                if end is not None and (phase != "stop" or a.name in early)
+            ),
+            default=None,
+        )
+        if a_end is None:
+            continue
+        for b in plan:
+            init = records[b.name].phases.get("initialize")
+            if tier[b.name] > tier[a.name] and init is not None:
+                assert a_end <= init[0], (
+                    f"{b.name} began initialize at {init[0]} before {a.name} of a "
+                    f"lower tier ended starting at {a_end}"
+                )
+
+
+def check_events_sane(rec: Recorder) -> None:
+    """Every hook saw the values of its requirements (what ctx.get returned)."""
+    assert not rec.has("bad_value"), f"ctx.get() returned a wrong value: {rec.events}"
+
+
+def check_started(plan: Plan, rec: Recorder, outcome: Outcome, exp: Expected) -> None:
+    """Invariant 4, success side: the report and ShutdownError match the model."""
+    assert outcome.entered
+    assert outcome.during is not None
+    during = statuses(outcome.during)
+    assert during == exp.status, "start-up statuses differ from the model"
+    for name, status in during.items():
+        d = next(d for d in plan if d.name == name)
+        assert status in ("running", "skipped") or (status == "failed" and d.optional)
+    # every driver that was not blocked ran initialize, and autostart if it has one
+    for d in plan:
+        assert rec.has("init_begin", d.name) == (d.name not in exp.blocked), d.name
+        want_auto = d.has_autostart and rec.has("init_end", d.name)
+        assert rec.has("auto_begin", d.name) == want_auto, d.name
+    stop_raised = {
+        d.name for d in plan if d.fault == "stop_raise" and rec.has("init_end", d.name)
+    }
+    if stop_raised:
+        assert isinstance(outcome.error, tiered.ShutdownError), outcome.error
+        seen = [noted(e) for e in outcome.error.exceptions]
+        assert sorted(n for n, _, _ in seen) == sorted(stop_raised)
+        assert all(phase == "stop" for _, _, phase in seen)
+        assert all(isinstance(e, Boom) for e in outcome.error.exceptions)
+    else:
+        assert outcome.error is None, outcome.error
+    final = statuses(outcome.after)
+    for name, status in exp.status.items():
+        want = status
+        if name in stop_raised:
+            want = "failed"
+        elif status == "running":
+            want = "stopped"
+        assert final[name] == want, f"{name}: {final[name]} (wanted {want})"
+
+
+def check_failed(plan: Plan, rec: Recorder, outcome: Outcome, exp: Expected) -> None:
+    """Invariant 4, failure side: StartupError names every failed required driver."""
+    assert exp.failing_tier is not None
+    assert not outcome.entered, "the run started although a required driver failed"
+    error = outcome.error
+    assert isinstance(error, tiered.StartupError), f"wanted StartupError: {error!r}"
+    by_name = {d.name: d for d in plan}
+    start_failures: list[str] = []
+    stop_failures: list[str] = []
+    for exc in error.exceptions:
+        name, tier_, phase = noted(exc)
+        d = by_name[name]
+        assert tier_ == d.tier
+        if phase == "stop":
+            stop_failures.append(name)
+            assert isinstance(exc, Boom)
+            continue
+        assert phase in ("initialize", "autostart"), phase
+        start_failures.append(name)
+        if name in exp.blocked:
+            assert isinstance(exc, tiered.DependencyError), exc
+        elif d.fault == "init_hang":
+            assert isinstance(exc, tiered.DriverTimeout), exc
+            assert isinstance(exc, TimeoutError)
+        else:
+            assert isinstance(exc, Boom), exc
+    assert start_failures, "StartupError without the driver that failed"
+    assert len(start_failures) == len(set(start_failures)), start_failures
+    assert set(start_failures) <= exp.failing, (
+        f"failures {start_failures} are not among the expected {set(exp.failing)}"
+    )
+    stop_raised = {
+        d.name for d in plan if d.fault == "stop_raise" and rec.has("init_end", d.name)
+    }
+    assert sorted(stop_failures) == sorted(stop_raised)
+    final = statuses(outcome.after)
+    named = set(start_failures) | set(stop_failures)
+    for d in plan:
+        status = final[d.name]
+        if status == "failed" and not d.optional:
+            assert d.name in named, f"{d.name} failed but StartupError omits it"
+        if d.name in start_failures:
+            assert status == "failed"
+        if d.tier > exp.failing_tier:
+            assert status == "pending", f"{d.name}: {status}"
+            assert not rec.of(d.name), f"{d.name} of a later tier ran: {rec.events}"
+        elif d.tier < exp.failing_tier:
+            want = exp.status[d.name]
+            if d.name in stop_raised:
+                want = "failed"
+            elif want == "running":
+                want = "stopped"
+            assert status == want, f"{d.name}: {status} (wanted {want})"
+        else:
+            assert status in ("failed", "skipped", "stopped", "cancelled"), (
+                f"{d.name} of the failing tier ended {status!r}"
+            )
+
+
+# -- the properties ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_random_plans_keep_the_invariants(
+    backend: Backend, data: st.DataObject
+) -> None:
+    """Random plans with random faults keep tier barriers, rollback and stop order."""
+    plan = data.draw(plans(hangs=backend == "trio"), label="plan")
+    rec = Recorder()
+    outcome = run_on(backend, lambda: run_plan(plan, rec, backend), rec, plan)
+    exp = expect(plan)
+    early = early_stopped(plan, rec)
+    event(
+        "start-up failed"
+        if exp.failing_tier is not None
+        else ("stop failed" if outcome.error is not None else "clean run")
+    )
+    if any(d.fault == "init_hang" for d in plan):
+        event("has a hang")
+    if early:
+        event("a driver stopped itself in autostart")
+    check_events_sane(rec)
+    check_barrier(plan, rec, early)
+    check_stopped_once(plan, rec, outcome.after)
+    check_stop_order(plan, rec, early)
+    if exp.failing_tier is None:
+        check_started(plan, rec, outcome, exp)
+    else:
+        check_failed(plan, rec, outcome, exp)
+    check_tasks(outcome)
+    check_phases(plan, rec, outcome.after, early)
+
+
+@dataclass
+class CancelOutcome:
+    """What a run cancelled from outside did."""
+
+    entered: bool
+    cancelled: bool
+    error: BaseException | None
+    after: tiered.Report
+    tasks_before: int
+    tasks_after: int
+
+
+async def run_and_cancel(
+    plan: Plan, rec: Recorder, backend: Backend, seconds: float, checkpoints: int
+) -> CancelOutcome:
+    """Run ``plan`` in a cancel scope that another task cancels after a while."""
+    run = build(plan, rec).run()
+    scope = anyio.CancelScope()
+    error: BaseException | None = None
+    entered = False
+
+    async def cancel_later() -> None:
+        await anyio.sleep(seconds)
+        for _ in range(checkpoints):
+            await anyio.lowlevel.checkpoint()
+        rec.add("cancel")
+        scope.cancel()
+
+    with anyio.fail_after(STUCK_AFTER[backend]):
+        before = task_count()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cancel_later)
+            try:
+                with scope:
+                    async with run:
+                        entered = True
+                        rec.add("body")
+                        await anyio.sleep_forever()
+            except tiered.TieredError as exc:
+                error = exc
+            tg.cancel_scope.cancel()
+        after = task_count()
+    return CancelOutcome(
+        entered, scope.cancelled_caught, error, run.report, before, after
+    )
+
+
+def failure_moments(plan: Plan, rec: Recorder, after: tiered.Report) -> list[int]:
+    """Event positions at or after which a required driver had failed start-up.
+
+    For a required driver blocked by its requirements no hook runs; its
+    failure happens when its tier begins, after every start-up event of lower
+    tiers (their early stops included, their rollback stops not), so the
+    last of those is a lower bound.
+    """
+    exp = expect(plan)
+    early = early_stopped(plan, rec)
+    tier = {d.name: d.tier for d in plan}
+    moments: list[int] = []
+    for d in plan:
+        if d.optional:
+            continue
+        if d.name in exp.blocked and after.driver(d.name).status == "failed":
+            lower = [
+                i
+                for i, (kind, n) in enumerate(rec.events)
+                if n
+                and tier[n] < d.tier
+                and (kind not in ("stop", "stop_end") or n in early)
+            ]
+            moments.append(max(lower, default=-1))
+        elif d.fault == "init_raise":
+            moments += rec.indices("init_fail", d.name)
+        elif d.fault == "auto_raise":
+            moments += rec.indices("auto_fail", d.name)
+        elif d.fault == "init_hang":
+            moments += rec.indices("init_exit", d.name)
+    return moments
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_cancelling_start_up_rolls_back_and_propagates(
+    backend: Backend, data: st.DataObject
+) -> None:
+    """Cancelling a starting run from outside stops what started and propagates."""
+    plan = data.draw(plans(hangs=backend == "trio"), label="plan")
+    seconds = data.draw(
+        st.sampled_from(
+            (0.0, 0.0005, 0.001, 0.002, 0.004, 0.008)
+            + ((1.0, 5.0, 7.5) if backend == "trio" else ())
+        ),
+        label="seconds",
+    )
+    checkpoints = data.draw(st.integers(0, 30), label="checkpoints")
+    rec = Recorder()
+    outcome = run_on(
+        backend,
+        lambda: run_and_cancel(plan, rec, backend, seconds, checkpoints),
+        rec,
+        (plan, seconds, checkpoints),
+    )
+    early = early_stopped(plan, rec)
+    cancel_at = rec.first("cancel")
+    event(
+        "StartupError before the cancel"
+        if outcome.error is not None
+        else ("cancelled while running" if outcome.entered else "cancelled in start-up")
+    )
+    if outcome.error is not None:
+        assert isinstance(outcome.error, tiered.StartupError), outcome.error
+        assert not outcome.entered
+        moments = failure_moments(plan, rec, outcome.after)
+        assert moments, "StartupError without a failing required driver"
+        assert cancel_at is None or min(moments) < cancel_at, (
+            f"start-up was cancelled at event {cancel_at} before any required "
+            f"driver failed, yet it raised {outcome.error!r}: {rec.events}"
+        )
+    else:
+        assert outcome.cancelled, "the cancellation did not reach the outer scope"
+        assert cancel_at is not None
+    for r in outcome.after.drivers:
+        assert r.status not in ("starting", "running"), f"{r.name}: {r.status}"
+    check_events_sane(rec)
+    check_barrier(plan, rec, early)
+    check_stopped_once(plan, rec, outcome.after)
+    check_stop_order(plan, rec, early)
+    assert outcome.tasks_after == outcome.tasks_before, "tasks left running"
+    check_phases(plan, rec, outcome.after, early)
+
+
+# -- regressions the properties found ---------------------------------------------------
+# Small deterministic reproductions of library bugs the properties above ran
+# into, so that each shows up under its own name.
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_driver_initialized_as_its_sibling_fails_is_stopped(backend: Backend) -> None:
+    """A driver whose initialize returns just after a sibling failed is stopped once."""
+    rec = Recorder()
+
+    async def scenario() -> tuple[BaseException | None, tiered.Report]:
+        began, gate = anyio.Event(), anyio.Event()
+        runtime = tiered.Runtime("race", start_timeout=START_TIMEOUT)
+
+        @runtime.driver(tier=0)
+        async def opener(ctx: tiered.Context) -> AsyncIterator[str]:
+            rec.add("init_begin", "opener")
+            began.set()
+            await gate.wait()  # its last checkpoint: woken, then never interrupted
+            rec.add("init_end", "opener")
+            yield "opener"
+            rec.add("stop", "opener")
+
+        @runtime.driver(tier=0)
+        async def failer(ctx: tiered.Context) -> AsyncIterator[str]:
+            await began.wait()  # opener now waits on the gate
+            gate.set()  # opener will return from initialize ...
+            if gate.is_set():
+                raise Boom("failer initialize")  # ... after this cancelled it
+            yield "never"
+
+        run = runtime.run()
+        error: BaseException | None = None
+        try:
+            async with run:
+                pass
+        except tiered.StartupError as exc:
+            error = exc
+        return error, run.report
+
+    error, report = run_on(backend, scenario, rec)
+    assert isinstance(error, tiered.StartupError)
+    assert [noted(e)[0] for e in error.exceptions] == ["failer"]
+    if rec.has("init_end", "opener"):
+        assert rec.count("stop", "opener") == 1, rec.events
+        assert report.driver("opener").status == "stopped"
+    else:
+        assert report.driver("opener").status == "cancelled"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_driver_of_a_failed_tier_completes_initialize(backend: Backend) -> None:
+    """Once a required driver of a tier failed, no other driver of it completes initialize."""
+    rec = Recorder()
+    siblings = ("s0", "s1", "s2", "s3")
+
+    async def scenario() -> tuple[BaseException | None, tiered.Report]:
+        runtime = tiered.Runtime("blocked", start_timeout=START_TIMEOUT)
+
+        @runtime.driver(tier=0, optional=True)
+        async def base(ctx: tiered.Context) -> AsyncIterator[str]:
+            if ctx.tier == 0:
+                raise tiered.Skip("not here")
+            yield "never"
+
+        def sibling(name: str) -> None:
+            async def driver(ctx: tiered.Context) -> AsyncIterator[str]:
+                rec.add("init_begin", name)
+                await anyio.sleep(0.05)
+                rec.add("init_end", name)
+                yield name
+                rec.add("stop", name)
+
+            runtime.driver(name=name, tier=1)(driver)
+
+        # siblings on both sides of the failing driver: whichever order the
+        # backend runs new tasks in, the ones that began before it failed
+        # must be cancelled and the ones after must not complete either
+        sibling("s0")
+        sibling("s1")
+
+        @runtime.driver(tier=1, requires=[base])
+        async def needs_base(ctx: tiered.Context) -> AsyncIterator[str]:
+            rec.add("init_begin", "needs_base")
+            yield "never"
+
+        sibling("s2")
+        sibling("s3")
+        run = runtime.run()
+        error: BaseException | None = None
+        try:
+            async with run:
+                pass
+        except tiered.StartupError as exc:
+            error = exc
+        return error, run.report
+
+    error, report = run_on(backend, scenario, rec)
+    assert isinstance(error, tiered.StartupError)
+    assert [noted(e)[0] for e in error.exceptions] == ["needs_base"]
+    assert isinstance(error.exceptions[0], tiered.DependencyError)
+    assert not rec.has("init_begin", "needs_base")
+    completed = [name for name in siblings if rec.has("init_end", name)]
+    assert not completed, (
+        f"{completed} completed initialize after needs_base had already failed "
+        f"their tier: {rec.events}"
+    )
+    for name in siblings:
+        assert report.driver(name).status in ("cancelled", "pending"), name
