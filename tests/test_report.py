@@ -137,7 +137,7 @@ async def test_svg_is_a_timeline_grouped_by_tier(autojump_clock: MockClock) -> N
     labels = [t.text for t in root.iter(f"{SVG}text") if t.text]
     assert {"tier 0 (2.000s)", "tier 1 (4.000s)", "tier 2 (0.500s)"} <= set(labels)
     # the run was up for ~100 s: that stretch is cut out of the axis
-    assert any(label.startswith("running ") for label in labels)
+    assert any(label.startswith("up for ") for label in labels)
 
 
 @pytest.mark.trio
