@@ -26,6 +26,8 @@ from ._report import Report as Report
 from ._report import TierRecord as TierRecord
 from ._run import Run as Run
 from ._runtime import Runtime as Runtime
+from ._serve import aserve as aserve
+from ._serve import serve as serve
 
 __all__ = [
     "ChainLink",
@@ -47,6 +49,8 @@ __all__ = [
     "TierRecord",
     "TieredError",
     "UsageError",
+    "aserve",
+    "serve",
 ]
 
 __version__ = "0.1.0.dev0"

@@ -79,6 +79,46 @@ class Plan:
     def __str__(self) -> str:
         return self.to_text()
 
+    def to_mermaid(self) -> str:
+        """A Mermaid flowchart: a box per tier, an arrow from a driver to what it requires."""
+        ids = {name: f"d{i}" for i, name in enumerate(self.drivers)}
+        lines = ["flowchart BT"]
+        for k, names in enumerate(self.tiers):
+            if not names:
+                continue
+            lines.append(f'  subgraph tier{k}["tier {k}"]')
+            lines += [f'    {ids[n]}["{_mermaid_label(n)}"]' for n in names]
+            lines.append("  end")
+        for name, d in self.drivers.items():
+            lines += [f"  {ids[name]} --> {ids[r]}" for r in d.requires]
+        return "\n".join(lines) + "\n"
+
+    def to_dot(self) -> str:
+        """A Graphviz digraph: a cluster per tier, an edge to each requirement."""
+        lines = [
+            f"digraph {_dot_id(self.name)} {{",
+            "  rankdir=BT;",
+            "  node [shape=box];",
+        ]
+        for k, names in enumerate(self.tiers):
+            if not names:
+                continue
+            lines.append(f'  subgraph cluster_tier{k} {{ label="tier {k}";')
+            lines += [f"    {_dot_id(n)};" for n in names]
+            lines.append("  }")
+        for name, d in self.drivers.items():
+            lines += [f"  {_dot_id(name)} -> {_dot_id(r)};" for r in d.requires]
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def _mermaid_label(name: str) -> str:
+    return name.replace('"', "#quot;")
+
+
+def _dot_id(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
 
 def _seconds(value: float) -> str:
     return "no limit" if math.isinf(value) else f"{value:g}s"

@@ -218,6 +218,10 @@ class Run:
         self._tg: anyio.abc.TaskGroup | None = None
         self._body_scope: CancelScope | None = None
         self._reload_lock: anyio.Lock | None = None
+        self._stop_cut = False
+        # serve() listens here for tiers coming up, statuses and extensions
+        # (to tell systemd); one callable, no cost when unset.
+        self._observer: Callable[[str, str | None, object], None] | None = None
         self._cm: Any = None
 
     # -- the context manager -------------------------------------------------
@@ -320,6 +324,7 @@ class Run:
                 if self._aborting():
                     break
                 tier.end = current_time() - self._t0
+                self._emit("tier_up", None, index)
                 if log.isEnabledFor(logging.INFO):
                     log.info(
                         "tier %d is up in %.3fs (%d driver(s))",
@@ -453,7 +458,8 @@ class Run:
                 st.phase = "stop"
                 st.needs_stop = False
                 now = current_time()
-                life.deadline = now + d.stop_timeout
+                # a cut-short shutdown gives each remaining stop no time
+                life.deadline = now if self._stop_cut else now + d.stop_timeout
                 times = [now - self._t0, None]
                 if spec.has_stop:
                     st.phases["stop"] = times
@@ -602,6 +608,9 @@ class Run:
 
     def _timeout(self, st: _DriverState, phase: str) -> DriverTimeout:
         d = st.d
+        if phase == "stop" and self._stop_cut:
+            msg = f"{d.name} (tier {d.tier}): stop was cut short on request"
+            return DriverTimeout(msg)
         limit = d.start_timeout if phase != "stop" else d.stop_timeout
         knob = "start_timeout" if phase != "stop" else "stop_timeout"
         msg = (
@@ -896,7 +905,10 @@ class Run:
         now = current_time()
         times: list[float | None] = [now - self._t0, None]
         st.phases["reload"] = times
-        st.scope = scope = CancelScope(deadline=now + d.start_timeout)
+        # the driver's life scope comes back afterwards: stop and
+        # _cut_stop_short() need it (tests/test_serve.py, second SIGINT after a reload)
+        life, st.scope = st.scope, CancelScope(deadline=now + d.start_timeout)
+        scope = st.scope
         error: Exception | None = None
         try:
             with scope:
@@ -905,7 +917,7 @@ class Run:
             error = exc
         finally:
             times[1] = current_time() - self._t0
-            st.scope = None
+            st.scope = life
         if error is None and scope.cancelled_caught:
             error = self._timeout(st, "reload")
         if error is None:
@@ -921,6 +933,7 @@ class Run:
             msg = f"{st.d.name}: ctx.status() takes a str, got {text!r}"
             raise ConfigError(msg)
         st.status_text = text
+        self._emit("status", st.d.name, text)
         log.info(
             "%s (tier %d): %s",
             st.d.name,
@@ -948,6 +961,26 @@ class Run:
         if scope is None or math.isinf(scope.deadline):
             return
         scope.deadline = max(scope.deadline, current_time() + seconds)
+        self._emit("extend", st.d.name, float(seconds))
+
+    def _emit(self, event: str, driver: str | None, value: object) -> None:
+        if self._observer is not None:
+            try:
+                self._observer(event, driver, value)
+            except Exception:  # an observer never breaks the run
+                log.exception("tiered observer failed on %s", event)
+
+    def _cut_stop_short(self) -> None:
+        """End the shutdown now: running stops are cancelled, the rest get no time.
+
+        Every driver still gets its stop called, exactly once; what does not
+        finish is reported as a DriverTimeout.  serve() calls this on a second
+        SIGINT.
+        """
+        self._stop_cut = True
+        for st in self._states.values():
+            if st.phase == "stop" and st.scope is not None:
+                st.scope.cancel()
 
     # -- report and logging --------------------------------------------------
 

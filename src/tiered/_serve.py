@@ -1,0 +1,258 @@
+"""``serve()``: run a runtime as a daemon, with signals and systemd notify.
+
+SIGTERM and SIGINT stop gracefully (during start-up too: a rollback), a second
+SIGINT cuts the stop short, SIGHUP reloads.  Under systemd (``NOTIFY_SOCKET``)
+the daemon reports READY, STATUS, RELOADING, STOPPING, EXTEND_TIMEOUT_USEC and
+pings the watchdog.  See docs/systemd.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TextIO
+
+import anyio
+from anyio import CancelScope
+
+from ._exceptions import ShutdownError, StartupError, UsageError
+from ._notify import Notifier, watchdog_interval
+
+if TYPE_CHECKING:
+    from ._report import Report
+    from ._run import Run
+    from ._runtime import Runtime
+
+__all__ = ["aserve", "serve"]
+
+log = logging.getLogger("tiered")
+
+Backend = Literal["asyncio", "uvloop", "trio"]
+BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "asyncio": ("asyncio", {}),
+    "uvloop": ("asyncio", {"use_uvloop": True}),
+    "trio": ("trio", {}),
+}
+
+
+class _Control:
+    """What the signal watcher and the main flow share."""
+
+    def __init__(self, run: Run, notify: Notifier) -> None:
+        self.run = run
+        self.notify = notify
+        self.phase: Literal["starting", "running", "stopping"] = "starting"
+        self.startup = CancelScope()
+        self.stop = anyio.Event()
+        self.reloading = False
+        self.reload_again = False
+
+    def request_stop(self, signame: str) -> None:
+        if self.phase == "starting":
+            log.info("%s during start-up: rolling back", signame)
+            self.phase = "stopping"
+            self.notify.stopping()
+            self.startup.cancel()
+        elif self.phase == "running":
+            log.info("%s: stopping", signame)
+            self.phase = "stopping"
+            self.stop.set()
+        elif signame == "SIGINT":
+            log.warning("second SIGINT: cutting the stop short")
+            self.run._cut_stop_short()
+
+    async def reload(self) -> None:
+        """Reload, then reload once more if SIGHUPs arrived meanwhile."""
+        self.reloading = True
+        try:
+            while self.phase == "running":
+                self.reload_again = False
+                self.notify.reloading()
+                try:
+                    errors = await self.run.reload()
+                except UsageError:  # the run began stopping
+                    return
+                status = (
+                    "reloaded" if not errors else f"reloaded, {len(errors)} error(s)"
+                )
+                log.info("%s", status)
+                self.notify.ready(status=status)
+                if not self.reload_again:
+                    return
+        finally:
+            self.reloading = False
+
+
+async def _watch_signals(
+    ctl: _Control,
+    tg: anyio.abc.TaskGroup,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    with anyio.open_signal_receiver(
+        signal.SIGTERM, signal.SIGINT, signal.SIGHUP
+    ) as signals:
+        task_status.started()
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if signum != signal.SIGHUP:
+                ctl.request_stop(name)
+            elif ctl.phase != "running":
+                log.info("SIGHUP ignored: the daemon is %s", ctl.phase)
+            elif ctl.reloading:
+                ctl.reload_again = True  # coalesced into one more reload
+            else:
+                tg.start_soon(ctl.reload)
+
+
+async def _watchdog(notify: Notifier, interval: float) -> None:
+    while True:
+        notify.watchdog()
+        await anyio.sleep(interval)
+
+
+def _summary(report: Report) -> str:
+    running = sum(1 for r in report.drivers if r.status == "running")
+    up = f" in {report.ready_at:.3f}s" if report.ready_at is not None else ""
+    return f"{running} driver(s) running{up}"
+
+
+async def aserve(
+    runtime: Runtime,
+    *,
+    report: str | Path | None = None,
+    notifier: Notifier | None = None,
+) -> None:
+    """Serve ``runtime`` in the current event loop until SIGTERM or SIGINT.
+
+    The async form of :func:`serve`, to embed tiered in a program that
+    already runs an event loop.  Must run in the main thread (signals).
+
+    Args:
+        runtime: the runtime to run.
+        report: a file to write the run's report to when it ends: ``.svg``,
+            ``.json``, or text for any other suffix.
+        notifier: where systemd notifications go; defaults to
+            ``$NOTIFY_SOCKET`` (nothing when unset).
+
+    Raises:
+        ConfigError: the plan is invalid; nothing started.
+        StartupError: a required driver failed; what started was stopped.
+        ShutdownError: some driver failed to stop.
+    """
+    notify = notifier if notifier is not None else Notifier.from_environ()
+    run = runtime.run()
+    ctl = _Control(run, notify)
+
+    def observe(event: str, driver: str | None, value: object) -> None:
+        if event == "tier_up":
+            notify.status(f"tier {value} up")
+        elif event == "status":
+            notify.status(f"{driver}: {value}")
+        elif event == "extend" and ctl.phase == "starting":
+            notify.extend_timeout(float(value))  # type: ignore[arg-type]
+
+    run._observer = observe
+    outcome: BaseException | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(_watch_signals, ctl, tg)
+            try:
+                with ctl.startup:
+                    async with run:
+                        ctl.phase = "running" if ctl.phase == "starting" else ctl.phase
+                        notify.ready(status=_summary(run.report))
+                        interval = watchdog_interval()
+                        if interval is not None and notify.enabled:
+                            tg.start_soon(_watchdog, notify, interval)
+                        await ctl.stop.wait()
+                        notify.stopping()
+            except Exception as exc:
+                # raised after the task group, which would wrap it in a group
+                outcome = exc
+            tg.cancel_scope.cancel()
+    finally:
+        if report is not None:
+            _write_report(run.report, Path(report))
+        notify.close()
+    if outcome is not None:
+        raise outcome
+
+
+def _write_report(report: Report, path: Path) -> None:
+    if path.suffix == ".svg":
+        text = report.to_svg()
+    elif path.suffix == ".json":
+        text = json.dumps(report.to_dict(), indent=2) + "\n"
+    else:
+        text = report.to_text() + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    log.info("report written to %s", path)
+
+
+def describe_failure(exc: BaseException) -> list[str]:
+    """One line per failed driver: driver, tier, phase and cause, no traceback."""
+    lines = [exc.message if isinstance(exc, ExceptionGroup) else str(exc)]
+    if isinstance(exc, ExceptionGroup):
+        for sub in exc.exceptions:
+            where = "; ".join(getattr(sub, "__notes__", ())) or "?"
+            text = str(sub)
+            cause = f"{type(sub).__name__}: {text}" if text else type(sub).__name__
+            lines.append(f"  {where}: {cause}")
+    return lines
+
+
+def serve(
+    runtime: Runtime,
+    *,
+    backend: Backend = "asyncio",
+    report: str | Path | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run ``runtime`` as a daemon until SIGTERM or SIGINT; return an exit status.
+
+    Starts every tier, then waits.  SIGTERM or SIGINT stop gracefully (in the
+    middle of start-up too: what started is rolled back); a second SIGINT
+    cuts the stop short; SIGHUP reloads tier by tier.  Under systemd
+    (``NOTIFY_SOCKET`` set) it sends ``READY=1`` once every tier is up,
+    ``STATUS=`` as tiers come up, ``RELOADING=1`` / ``READY=1`` around a
+    reload, ``STOPPING=1``, ``EXTEND_TIMEOUT_USEC=`` and ``WATCHDOG=1``.
+
+    Example::
+
+        raise SystemExit(tiered.serve(runtime, backend="trio"))
+
+    Args:
+        runtime: the runtime to serve.
+        backend: ``"asyncio"``, ``"uvloop"`` or ``"trio"``.
+        report: a file (``.svg``, ``.json`` or text) for the run's report.
+        stderr: where failures are described (default ``sys.stderr``).
+
+    Returns:
+        0 after a clean stop; 1 when start-up failed or a driver failed to
+        stop (each failure described on one line of ``stderr``).
+
+    Raises:
+        ConfigError: the plan is invalid.
+        ValueError: unknown backend.
+    """
+    if backend not in BACKENDS:
+        msg = f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}"
+        raise ValueError(msg)
+    name, options = BACKENDS[backend]
+    err = sys.stderr if stderr is None else stderr
+    try:
+        anyio.run(
+            lambda: aserve(runtime, report=report),
+            backend=name,
+            backend_options=options,
+        )
+    except (StartupError, ShutdownError) as exc:
+        for line in describe_failure(exc):
+            print(f"tiered: {line}", file=err)
+        return 1
+    return 0
