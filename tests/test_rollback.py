@@ -359,3 +359,22 @@ async def test_startup_error_survives_except_star() -> None:
         caught.append(group)
     [matched] = caught
     assert isinstance(matched, tiered.StartupError)
+
+
+async def test_base_exception_in_a_hook() -> None:
+    """SystemExit in an initialize rolls back and comes out as itself."""
+    rec = Recorder()
+    rt = runtime(make_driver(rec, "base", 0))
+
+    class Exiting(tiered.Driver):
+        tier = 1
+
+        async def initialize(self, ctx: tiered.Context) -> None:
+            raise SystemExit(3)
+
+    rt.add(Exiting())
+    with pytest.raises(SystemExit) as info:
+        async with rt.run():
+            pass  # pragma: no cover
+    assert info.value.code == 3
+    assert rec.names("stop") == ["base"]

@@ -219,6 +219,7 @@ class Run:
         self._body_scope: CancelScope | None = None
         self._reload_lock: anyio.Lock | None = None
         self._stop_cut = False
+        self._interrupt: BaseException | None = None
         # serve() listens here for tiers coming up, statuses and extensions
         # (to tell systemd); one callable, no cost when unset.
         self._observer: Callable[[str, str | None, object], None] | None = None
@@ -288,6 +289,8 @@ class Run:
                     await self._shutdown()
         self._state = _DONE
         self._stopped_at = current_time() - self._t0
+        if outcome is None:
+            outcome = self._interrupt
         if outcome is not None:
             if self._stop_errors and started:
                 outcome.add_note(
@@ -341,6 +344,8 @@ class Run:
         # Roll back: nothing below may be cancelled from outside.
         with CancelScope(shield=True):
             await self._rollback()
+        if cancelled is None and not self._failures and self._interrupt is not None:
+            raise self._interrupt
         if cancelled is not None:
             if self._failures:
                 log.error(
@@ -510,7 +515,12 @@ class Run:
         elif phase == "stop":
             tier.arrive_stop()
         if reraise is not None:
-            raise reraise
+            if isinstance(reraise, anyio.get_cancelled_exc_class()):
+                raise reraise
+            # KeyboardInterrupt, SystemExit...: the coordinator raises it once,
+            # after the rollback or the shutdown, instead of the task group
+            # wrapping it (tests/test_rollback.py::test_base_exception_in_a_hook)
+            self._interrupt = self._interrupt or reraise
 
     def _blocked_by(self, st: _DriverState) -> tuple[str, str] | None:
         for name in st.d.requires:
