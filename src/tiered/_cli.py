@@ -45,7 +45,9 @@ def load_runtime(target: str, *, show_traceback: bool = False) -> Runtime:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
+        if exc.name is not None and (
+            module_name == exc.name or module_name.startswith(exc.name + ".")
+        ):
             msg = f"cannot import {module_name!r}: no module named {exc.name!r} (run from the directory that holds it, or install it)"
             raise _UsageProblem(msg) from None
         raise _ImportFailed(module_name) from exc

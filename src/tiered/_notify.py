@@ -89,6 +89,12 @@ class Notifier:
             assert self._sock is not None
             assert self._target is not None
             self._sock.sendto(text.encode(), self._target)
+        except BlockingIOError:
+            # systemd has not read its queue yet (net.unix.max_dgram_qlen):
+            # drop this message, keep notifying; a watchdog that went quiet
+            # for good would get the daemon killed
+            log.debug("NOTIFY_SOCKET queue is full; dropped %r", text)
+            return
         except OSError as exc:
             self._warn(
                 f"cannot notify systemd at NOTIFY_SOCKET={self.address!r}: {exc}"

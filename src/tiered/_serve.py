@@ -64,11 +64,15 @@ class _Control:
             log.warning("second SIGINT: cutting the stop short")
             self.run._cut_stop_short()
 
+    def running(self) -> bool:
+        # a method: the phase changes across the awaits of reload()
+        return self.phase == "running"
+
     async def reload(self) -> None:
         """Reload, then reload once more if SIGHUPs arrived meanwhile."""
         self.reloading = True
         try:
-            while self.phase == "running":
+            while self.running():
                 self.reload_again = False
                 self.notify.reloading()
                 try:
@@ -79,6 +83,8 @@ class _Control:
                     "reloaded" if not errors else f"reloaded, {len(errors)} error(s)"
                 )
                 log.info("%s", status)
+                if not self.running():
+                    return  # a stop began meanwhile: READY=1 would undo STOPPING=1
                 self.notify.ready(status=status)
                 if not self.reload_again:
                     return
@@ -152,7 +158,7 @@ async def aserve(
             notify.status(f"tier {value} up")
         elif event == "status":
             notify.status(f"{driver}: {value}")
-        elif event == "extend" and ctl.phase == "starting":
+        elif event == "extend" and ctl.phase in ("starting", "stopping"):
             notify.extend_timeout(float(value))  # type: ignore[arg-type]
 
     run._observer = observe
@@ -168,8 +174,20 @@ async def aserve(
                         interval = watchdog_interval()
                         if interval is not None and notify.enabled:
                             tg.start_soon(_watchdog, notify, interval)
-                        await ctl.stop.wait()
-                        notify.stopping()
+                        try:
+                            await ctl.stop.wait()
+                        finally:  # asked to stop, or a background task crashed
+                            ctl.phase = "stopping"
+                            notify.stopping()
+                if ctl.startup.cancelled_caught and run._stop_errors:
+                    # a rollback on SIGTERM/SIGINT whose stops failed or were
+                    # cut short is no clean stop, though the cancellation that
+                    # caused it ends quietly
+                    names = sorted(
+                        {getattr(e, "_tiered_driver", "?") for e in run._stop_errors}
+                    )
+                    msg = f"runtime {runtime.name!r} stopped with errors ({', '.join(names)})"
+                    raise ShutdownError(msg, list(run._stop_errors))
             except Exception as exc:
                 # raised after the task group, which would wrap it in a group
                 outcome = exc

@@ -1,0 +1,1 @@
+"""Daemons that tests start with ``tiered run`` (from the repository root)."""
