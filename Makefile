@@ -1,5 +1,5 @@
 # Two commands on a fresh machine with Python 3.11+ and make:
-#   make demo   run the example daemon and print its start-up report
+#   make demo   the main job: libvirt's restart race, with and without tiers
 #   make test   lint (ruff, mypy strict) and the whole test suite
 # Each creates or refreshes its own virtual environment in .venv.
 
@@ -29,7 +29,7 @@ test: lint
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	$(BIN)/python examples/small_daemon.py
+	$(BIN)/tiered demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -352,3 +352,59 @@ async def test_status_text_reaches_the_report() -> None:
 
     async with rt.run() as run:
         assert run.report.driver("pools").status_text == "3 pools active"
+
+
+KI_SCRIPT = """
+import os, signal, sys, time
+import anyio, tiered
+
+rt = tiered.Runtime("ki", stop_timeout=30)
+where = sys.argv[2]
+
+@rt.driver(tier=0)
+async def base(ctx):
+    yield
+    print("stop base", flush=True)
+
+@rt.driver(tier=1)
+async def top(ctx):
+    if where == "start":
+        os.kill(os.getpid(), signal.SIGINT)
+        await anyio.sleep(10)
+    yield
+    print("stop top", flush=True)
+    if where == "stop":
+        os.kill(os.getpid(), signal.SIGINT)
+        await anyio.sleep(10)
+
+async def main():
+    async with rt.run():
+        pass
+
+t0 = time.monotonic()
+try:
+    anyio.run(main, backend=sys.argv[1])
+except KeyboardInterrupt:
+    print(f"KeyboardInterrupt after {time.monotonic() - t0:.1f}s", flush=True)
+"""
+
+
+@pytest.mark.parametrize("where", ["start", "stop"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_keyboard_interrupt_while_stopping(backend: str, where: str) -> None:
+    """Ctrl-C (a real SIGINT) in start-up or stop ends quickly, every driver stopped once."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", KI_SCRIPT, backend, where],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    lines = out.stdout.splitlines()
+    assert lines[-1].startswith("KeyboardInterrupt after"), out.stdout + out.stderr
+    assert float(lines[-1].split()[-1].rstrip("s")) < 5
+    expected = ["stop base"] if where == "start" else ["stop top", "stop base"]
+    assert lines[:-1] == expected

@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a runtime and print its plan")
     check.add_argument("target", metavar="MODULE:ATTR")
 
+    # listed for --help only: main() hands `demo ...` to tiered.demo before parsing
+    sub.add_parser(
+        "demo",
+        help="the virtualization-host demo: libvirt's restart race, with and without tiers",
+        add_help=False,
+    )
+
     graph = sub.add_parser(
         "graph", help="print the plan as a Mermaid or Graphviz graph"
     )
@@ -119,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tiered`` command; return its exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"]:
+        from .demo import main as demo  # imported on demand: not part of the core
+
+        return demo(argv[1:])
     args = _parser().parse_args(argv)
     try:
         runtime = load_runtime(args.target, show_traceback=args.traceback)

@@ -285,8 +285,8 @@ class Run:
                         yield self
                 except BaseException as exc:
                     outcome = exc
-                with CancelScope(shield=True):
-                    await self._shutdown()
+                late = await self._to_the_end(self._shutdown)
+                outcome = outcome or late
         self._state = _DONE
         self._stopped_at = current_time() - self._t0
         if outcome is None:
@@ -339,11 +339,12 @@ class Run:
             else:
                 self._current = None
                 return
-        except anyio.get_cancelled_exc_class() as exc:
+        except BaseException as exc:
+            # cancelled from outside, or a KeyboardInterrupt that trio
+            # delivers at any checkpoint of this task
             cancelled = exc
-        # Roll back: nothing below may be cancelled from outside.
-        with CancelScope(shield=True):
-            await self._rollback()
+        late = await self._to_the_end(self._rollback)
+        cancelled = cancelled or late
         if cancelled is None and not self._failures and self._interrupt is not None:
             raise self._interrupt
         if cancelled is not None:
@@ -370,6 +371,28 @@ class Run:
             if name is not None and name not in seen:
                 seen.append(name)
         return seen
+
+    async def _to_the_end(
+        self, step: Callable[[], Awaitable[None]]
+    ) -> BaseException | None:
+        """Run a rollback or shutdown shielded, to its end, whatever arrives.
+
+        Drivers wait shielded for the word to stop, so leaving this half-way
+        would leave them waiting forever.  A KeyboardInterrupt meanwhile
+        (trio raises it at any checkpoint, shielded or not) cuts the stops
+        short instead, and is returned to be raised once all are done
+        (tests/test_run.py::test_keyboard_interrupt_while_stopping).
+        """
+        interrupt: BaseException | None = None
+        while True:
+            try:
+                with CancelScope(shield=True):
+                    await step()
+            except BaseException as exc:
+                interrupt = interrupt or exc
+                self._cut_stop_short()
+            else:
+                return interrupt
 
     async def _rollback(self) -> None:
         tier = self._current
@@ -685,17 +708,20 @@ class Run:
     # -- stop ----------------------------------------------------------------
 
     async def _stop_tiers(self) -> None:
+        # resumable: _to_the_end() calls it again after an interrupt
         for tier in reversed(self._tiers):
-            resting = [st for st in tier.states if st.needs_stop]
-            if not resting:
-                continue
-            tier.stop_left = len(resting)
-            tier.stop_go.set()
+            if not tier.stop_go.is_set():
+                resting = [st for st in tier.states if st.needs_stop]
+                if not resting:
+                    continue
+                tier.stop_left = len(resting)
+                tier.stop_go.set()
             await tier.stop_done.wait()
 
     async def _shutdown(self) -> None:
         self._state = _STOPPING
-        self._stopping_at = current_time() - self._t0
+        if self._stopping_at is None:
+            self._stopping_at = current_time() - self._t0
         assert self._reload_lock is not None
         async with self._reload_lock:  # an in-flight reload finishes first
             await self._stop_tiers()
