@@ -525,7 +525,8 @@ class Run:
                 st.status = "stopped"
             self._transition(st, "stopped", times)
         st.phase = None
-        st.value = None if phase == "stop" else st.value
+        if phase == "stop":
+            st.value = None  # a stopped driver holds nothing
         if not st.initialized and st.bg_count:
             # a failed or cancelled initialize may have started background
             # tasks; they end with it (tests/test_run.py::test_background_of_failed_init_ends)
