@@ -378,3 +378,16 @@ async def test_base_exception_in_a_hook() -> None:
             pass  # pragma: no cover
     assert info.value.code == 3
     assert rec.names("stop") == ["base"]
+
+
+async def test_shutdown_error_names_only_drivers_that_failed_to_stop() -> None:
+    """ShutdownError's message lists the drivers whose stop failed, not earlier failures."""
+    rec = Recorder()
+    rt = runtime(
+        make_driver(rec, "extra", 0, fail_in="initialize", optional=True),
+        make_driver(rec, "leaky", 0, fail_in="stop"),
+    )
+    with pytest.raises(tiered.ShutdownError) as info:
+        async with rt.run():
+            pass
+    assert info.value.message == "runtime 'rb' stopped with errors (leaky)"

@@ -124,7 +124,8 @@ def _seconds(value: float) -> str:
     return "no limit" if math.isinf(value) else f"{value:g}s"
 
 
-def _close(name: str, names: Iterable[str]) -> str:
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``names``, or nothing."""
     match = difflib.get_close_matches(name, list(names), n=1)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
@@ -264,7 +265,7 @@ def _resolve(
     if name not in by_name:
         problems.append(
             f"{who} requires {name!r}, which is not a driver of runtime "
-            f"{runtime_name!r}{_close(name, by_name)}; declare it or fix the name"
+            f"{runtime_name!r}{did_you_mean(name, by_name)}; declare it or fix the name"
         )
         return None
     return name

@@ -15,10 +15,10 @@ waits *shielded* for that word (see tests/test_rollback.py).
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 from contextlib import asynccontextmanager
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
 import anyio
@@ -40,6 +40,7 @@ from ._exceptions import (
     StartupError,
     UsageError,
 )
+from ._plan import did_you_mean
 from ._report import DriverRecord, Report, TierRecord
 
 if TYPE_CHECKING:
@@ -174,12 +175,18 @@ class _Tier:
 
 def _note(exc: BaseException, d: PlannedDriver, phase: str) -> BaseException:
     exc.add_note(f"driver {d.name!r} (tier {d.tier}), phase {phase}")
+    exc._tiered_driver = d.name  # type: ignore[attr-defined]  # read by _driver_names
     return exc
 
 
-def _close(name: str, names: Iterable[str]) -> str:
-    match = difflib.get_close_matches(name, list(names), n=1)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+def _driver_names(errors: Iterable[BaseException]) -> list[str]:
+    """The drivers that raised ``errors``, in order, each once."""
+    names: list[str] = []
+    for exc in errors:
+        name = getattr(exc, "_tiered_driver", None)
+        if name is not None and name not in names:
+            names.append(name)
+    return names
 
 
 def _describe(exc: BaseException) -> str:
@@ -298,12 +305,17 @@ class Run:
                     + "; ".join(_describe(e) for e in self._stop_errors)
                 )
             raise outcome
-        if self._stop_errors:
-            names = ", ".join(
-                sorted({n for n, s in self._states.items() if s.status == "failed"})
-            )
-            msg = f"runtime {self.plan.name!r} stopped with errors ({names})"
-            raise ShutdownError(msg, self._stop_errors)
+        error = self._shutdown_error()
+        if error is not None:
+            raise error
+
+    def _shutdown_error(self) -> ShutdownError | None:
+        """The stop failures as one ShutdownError, or None; serve() uses it too."""
+        if not self._stop_errors:
+            return None
+        names = ", ".join(_driver_names(self._stop_errors))
+        msg = f"runtime {self.plan.name!r} stopped with errors ({names})"
+        return ShutdownError(msg, list(self._stop_errors))
 
     # -- start-up (the coordinator) ------------------------------------------
 
@@ -355,7 +367,7 @@ class Run:
                     "; ".join(_describe(e) for e in self._failures),
                 )
             raise cancelled
-        failed = [self._states[n] for n in self._failing_names()]
+        failed = [self._states[n] for n in _driver_names(self._failures)]
         what = ", ".join(f"{st.d.name} (tier {st.d.tier})" for st in failed)
         msg = f"runtime {self.plan.name!r} failed to start: {what}"
         raise StartupError(msg, self._failures + self._stop_errors)
@@ -363,14 +375,6 @@ class Run:
     def _aborting(self) -> bool:
         # a method, not the attribute: the awaits in between change it
         return self._failed
-
-    def _failing_names(self) -> list[str]:
-        seen: list[str] = []
-        for exc in self._failures:
-            name = getattr(exc, "_tiered_driver", None)
-            if name is not None and name not in seen:
-                seen.append(name)
-        return seen
 
     async def _to_the_end(
         self, step: Callable[[], Awaitable[None]]
@@ -666,7 +670,6 @@ class Run:
         st.status = "failed"
         st.error = exc
         _note(exc, d, phase)
-        exc._tiered_driver = d.name  # type: ignore[attr-defined]
         if d.optional and phase != "background":
             self._transition(
                 st,
@@ -734,7 +737,6 @@ class Run:
         st.status = "failed"
         st.error = error
         _note(error, d, "stop")
-        error._tiered_driver = d.name  # type: ignore[attr-defined]
         self._stop_errors.append(error)
         self._transition(
             st, f"failed in stop: {_describe(error)}", times, logging.ERROR
@@ -798,7 +800,6 @@ class Run:
         st.status = "failed"
         st.error = exc
         _note(exc, d, "background")
-        exc._tiered_driver = d.name  # type: ignore[attr-defined]
         self._stop_errors.append(exc)
         self._transition(
             st,
@@ -848,11 +849,13 @@ class Run:
         d = st.d
         who = f"{d.name} (tier {d.tier})"
         # a declared requirement wins when several drivers share a class
-        name = self._name_of(dep, f"{who} ctx.get()", (*d.requires, *self._states))
+        # lazily: a name needs no search, and building a tuple of every driver
+        # name on each ctx.get() would cost O(drivers)
+        name = self._name_of(dep, f"{who} ctx.get()", chain(d.requires, self._states))
         if name not in self._states:
             msg = (
                 f"{who} asked for {name!r}, which is not a driver of runtime "
-                f"{self.plan.name!r}{_close(name, self._states)}"
+                f"{self.plan.name!r}{did_you_mean(name, self._states)}"
             )
             raise DependencyError(msg)
         if name not in d.requires:
@@ -886,7 +889,7 @@ class Run:
         if st is None:
             msg = (
                 f"run.get({name!r}): no driver of that name in runtime "
-                f"{self.plan.name!r}{_close(name, self._states)}"
+                f"{self.plan.name!r}{did_you_mean(name, self._states)}"
             )
             raise DependencyError(msg)
         if self._state not in (_RUNNING,):

@@ -179,15 +179,13 @@ async def aserve(
                         finally:  # asked to stop, or a background task crashed
                             ctl.phase = "stopping"
                             notify.stopping()
-                if ctl.startup.cancelled_caught and run._stop_errors:
+                if ctl.startup.cancelled_caught:
                     # a rollback on SIGTERM/SIGINT whose stops failed or were
                     # cut short is no clean stop, though the cancellation that
                     # caused it ends quietly
-                    names = sorted(
-                        {getattr(e, "_tiered_driver", "?") for e in run._stop_errors}
-                    )
-                    msg = f"runtime {runtime.name!r} stopped with errors ({', '.join(names)})"
-                    raise ShutdownError(msg, list(run._stop_errors))
+                    error = run._shutdown_error()
+                    if error is not None:
+                        raise error
             except Exception as exc:
                 # raised after the task group, which would wrap it in a group
                 outcome = exc
