@@ -1,6 +1,10 @@
 # Two commands on a fresh machine with Python 3.11+ and make:
 #   make demo   the main job: libvirt's restart race, with and without tiers
-#   make test   lint (ruff, mypy strict) and the whole test suite
+#   make test   lint (ruff, mypy strict), the docs build and the whole test suite
+# and, for the maintainers:
+#   make docs   the Sphinx site in docs/_build/html, warnings as errors
+#   make bench  the benchmarks; results in benchmarks/results/
+#   make soak   the long reliability runs (property tests, soak, signal storms)
 # Each creates or refreshes its own virtual environment in .venv.
 
 PYTHON ?= python3
@@ -8,7 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all test lint demo bench clean
+.PHONY: all test lint docs demo bench soak clean
 
 all: test
 
@@ -25,8 +29,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests examples benchmarks
 	$(BIN)/mypy
 
-test: lint
+docs: $(STAMP)
+	$(BIN)/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+
+test: lint docs
 	$(BIN)/pytest
+
+soak: $(STAMP)
+	TIERED_SOAK=1 $(BIN)/pytest --timeout=0 tests/test_properties.py tests/test_soak.py tests/test_storms.py
 
 demo: $(STAMP)
 	$(BIN)/tiered demo
@@ -35,4 +45,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build docs/_build .mypy_cache .ruff_cache .hypothesis
