@@ -22,8 +22,8 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
 import anyio
-from anyio import CancelScope, current_time
 
+from ._backend import current_backend
 from ._context import Context
 from ._driver import (
     Driver,
@@ -44,9 +44,11 @@ from ._plan import did_you_mean
 from ._report import DriverRecord, Report, TierRecord
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
     from types import TracebackType
 
+    from ._backend import Backend, Scope, Waitable
     from ._plan import Plan, PlannedDriver
     from ._runtime import Runtime
 
@@ -99,6 +101,7 @@ class _DriverState:
         "scope",
         "status",
         "status_text",
+        "task",
         "value",
     )
 
@@ -112,7 +115,7 @@ class _DriverState:
         self.needs_stop = False
         self.phase: str | None = None  # initialize, resting, autostart, stop
         self.budget = 0.0  # what initialize left of start_timeout
-        self.scope: CancelScope | None = None
+        self.scope: Scope | None = None
         self.cancelled_by_run = False
         self.phases: dict[str, list[float | None]] = {}
         self.error: BaseException | None = None
@@ -120,8 +123,9 @@ class _DriverState:
         self.status_text: str | None = None
         self.bg_count = 0
         self.bg_closed = False
-        self.bg_scopes: set[CancelScope] | None = None
-        self.bg_done: anyio.Event | None = None
+        self.bg_scopes: set[Scope] | None = None
+        self.bg_done: Waitable | None = None
+        self.task: asyncio.Task[None] | None = None  # on asyncio: its lifetime
 
 
 class _Tier:
@@ -143,7 +147,9 @@ class _Tier:
         "stop_left",
     )
 
-    def __init__(self, index: int, states: list[_DriverState], now: float) -> None:
+    def __init__(
+        self, index: int, states: list[_DriverState], now: float, b: Backend
+    ) -> None:
         self.index = index
         self.states = states
         self.start = now
@@ -151,11 +157,11 @@ class _Tier:
         self.aborted = False
         self.init_left = self.start_left = len(states)
         self.stop_left = 0
-        self.init_done = anyio.Event()
-        self.autostart_go = anyio.Event()
-        self.start_done = anyio.Event()
-        self.stop_go = anyio.Event()
-        self.stop_done = anyio.Event()
+        self.init_done = b.event()
+        self.autostart_go = b.event()
+        self.start_done = b.event()
+        self.stop_go = b.event()
+        self.stop_done = b.event()
 
     def arrive_init(self) -> None:
         self.init_left -= 1
@@ -223,7 +229,14 @@ class Run:
         self._stopped_at: float | None = None
         self._stopping_at: float | None = None
         self._tg: anyio.abc.TaskGroup | None = None
-        self._body_scope: CancelScope | None = None
+        # the backend's own clock, scopes and events, found on entering
+        self._b: Backend
+        self._clock: Callable[[], float]
+        # lifetime tasks spawned and not yet ended; the run waits for them all
+        self._alive = 0
+        self._all_ended: Waitable | None = None
+        self._cancel_reason = "cancelled: another driver of its tier failed"
+        self._body_scope: Scope | None = None
         self._reload_lock: anyio.Lock | None = None
         self._stop_cut = False
         self._interrupt: BaseException | None = None
@@ -263,7 +276,9 @@ class Run:
 
     @asynccontextmanager
     async def _lifespan(self) -> AsyncIterator[Run]:
-        self._t0 = current_time()
+        b = self._b = current_backend()
+        self._clock = b.clock
+        self._t0 = self._clock()
         self._reload_lock = anyio.Lock()
         outcome: BaseException | None = None
         started = False
@@ -271,31 +286,36 @@ class Run:
         # a task group on trio wraps whatever its body raises in an
         # ExceptionGroup, and users should see their own exception as is
         # (tests/test_run.py::test_body_exception_propagates_unwrapped).
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            try:
-                await self._startup()
-                started = True
-            except BaseException as exc:
-                outcome = exc
-            if started:
-                self._state = _RUNNING
-                self._ready_at = current_time() - self._t0
-                log.info(
-                    "runtime %r is up in %.3fs",
-                    self.plan.name,
-                    self._ready_at,
-                    extra={"tiered_runtime": self.plan.name},
-                )
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
                 try:
-                    with CancelScope() as self._body_scope:
-                        yield self
+                    await self._startup()
+                    started = True
                 except BaseException as exc:
                     outcome = exc
-                late = await self._to_the_end(self._shutdown)
+                if started:
+                    self._state = _RUNNING
+                    self._ready_at = self._clock() - self._t0
+                    log.info(
+                        "runtime %r is up in %.3fs",
+                        self.plan.name,
+                        self._ready_at,
+                        extra={"tiered_runtime": self.plan.name},
+                    )
+                    try:
+                        with self._b.scope() as self._body_scope:
+                            yield self
+                    except BaseException as exc:
+                        outcome = exc
+                    late = await self._to_the_end(self._shutdown)
+                    outcome = outcome or late
+                late = await self._to_the_end(self._join)
                 outcome = outcome or late
-        self._state = _DONE
-        self._stopped_at = current_time() - self._t0
+        finally:
+            # also when leaving the task group raised (cancelled from outside)
+            self._state = _DONE
+            self._stopped_at = self._clock() - self._t0
         if outcome is None:
             outcome = self._interrupt
         if outcome is not None:
@@ -326,11 +346,10 @@ class Run:
                 if not names:
                     continue
                 states = [self._states[n] for n in names]
-                tier = _Tier(index, states, current_time() - self._t0)
+                tier = _Tier(index, states, self._clock() - self._t0, self._b)
                 self._tiers.append(tier)
                 self._current = tier
-                for st in states:
-                    self._tg.start_soon(self._lifetime, st, tier, name=st.d.name)  # type: ignore[union-attr]
+                self._spawn(states, tier)
                 await tier.init_done.wait()
                 if self._aborting():
                     break
@@ -338,7 +357,7 @@ class Run:
                 await tier.start_done.wait()
                 if self._aborting():
                     break
-                tier.end = current_time() - self._t0
+                tier.end = self._clock() - self._t0
                 self._emit("tier_up", None, index)
                 if log.isEnabledFor(logging.INFO):
                     log.info(
@@ -390,7 +409,7 @@ class Run:
         interrupt: BaseException | None = None
         while True:
             try:
-                with CancelScope(shield=True):
+                with self._b.scope(shield=True):
                     await step()
             except BaseException as exc:
                 interrupt = interrupt or exc
@@ -399,13 +418,15 @@ class Run:
                 return interrupt
 
     async def _rollback(self) -> None:
+        if not self._failed:
+            self._cancel_reason = "cancelled from outside the run"
         tier = self._current
         if tier is not None:
             tier.aborted = True
             self._cancel_starting(tier)
             tier.autostart_go.set()
             await tier.start_done.wait()
-            tier.end = current_time() - self._t0
+            tier.end = self._clock() - self._t0
         await self._stop_tiers()
 
     def _cancel_starting(self, tier: _Tier) -> None:
@@ -415,6 +436,28 @@ class Run:
                 st.scope.cancel()
 
     # -- one driver's life ---------------------------------------------------
+
+    def _spawn(self, states: list[_DriverState], tier: _Tier) -> None:
+        spawn, tg, life = self._b.spawn, self._tg, self._life_task
+        assert tg is not None
+        self._alive += len(states)
+        for st in states:
+            st.task = spawn(tg, life, (st, tier), st.d.name)
+
+    async def _life_task(self, st: _DriverState, tier: _Tier) -> None:
+        try:
+            await self._lifetime(st, tier)
+        finally:
+            st.task = None
+            self._alive -= 1
+            if not self._alive and self._all_ended is not None:
+                self._all_ended.set()
+
+    async def _join(self) -> None:
+        """Wait until every lifetime task has ended: none outlives the run."""
+        if self._alive:
+            self._all_ended = self._b.event()
+            await self._all_ended.wait()
 
     async def _lifetime(self, st: _DriverState, tier: _Tier) -> None:
         """Initialize, autostart, rest, stop: one driver, one task.
@@ -430,10 +473,15 @@ class Run:
         tests/test_properties.py::test_driver_initialized_as_its_sibling_fails_is_stopped.
         """
         d = st.d
-        if self._failed:
-            # its tier failed before this task ran: do not begin at all
+        if self._failed or tier.aborted:
+            # its tier failed, or start-up was cancelled, before this task
+            # ran: do not begin at all
             st.status = "cancelled"
-            st.reason = "cancelled: another driver failed first"
+            st.reason = (
+                "cancelled: another driver failed first"
+                if self._failed
+                else self._cancel_reason
+            )
             tier.arrive_init()
             tier.arrive_start()
             return
@@ -444,9 +492,9 @@ class Run:
             tier.arrive_start()
             return
         st.status = "starting"
-        now = current_time()
-        start = st.scope = CancelScope(deadline=now + d.start_timeout)
-        life = CancelScope()
+        now = self._clock()
+        start = st.scope = self._b.scope(deadline=now + d.start_timeout)
+        life = self._b.scope()
         times = st.phases["initialize"] = [now - self._t0, None]
         st.phase = "initialize"
         reraise: BaseException | None = None
@@ -463,12 +511,12 @@ class Run:
                 # initialize is done: from here on only the coordinator can end
                 # this driver's life, so no cancellation from outside reaches it.
                 life.shield = True
-                st.budget = start.deadline - current_time()
+                st.budget = start.deadline - self._clock()
                 start.deadline = math.inf
                 st.scope = life
                 st.initialized = st.needs_stop = True
                 st.phase = "resting"
-                times[1] = current_time() - self._t0
+                times[1] = self._clock() - self._t0
                 self._transition(st, "initialized", times)
                 arrived_init = True
                 tier.arrive_init()
@@ -489,7 +537,7 @@ class Run:
 
                 st.phase = "stop"
                 st.needs_stop = False
-                now = current_time()
+                now = self._clock()
                 # a cut-short shutdown gives each remaining stop no time
                 life.deadline = now if self._stop_cut else now + d.stop_timeout
                 times = [now - self._t0, None]
@@ -505,12 +553,12 @@ class Run:
             error = exc
         except BaseException as exc:  # cancelled from outside, or worse
             if times[1] is None:
-                times[1] = current_time() - self._t0
+                times[1] = self._clock() - self._t0
             self._interrupted(st, exc, st.phase or "initialize", tier)
             reraise = exc
         finally:
             if times[1] is None:
-                times[1] = current_time() - self._t0
+                times[1] = self._clock() - self._t0
         phase = st.phase
         if error is None and start.cancelled_caught:
             error = (
@@ -534,7 +582,7 @@ class Run:
         if not st.initialized and st.bg_count:
             # a failed or cancelled initialize may have started background
             # tasks; they end with it (tests/test_run.py::test_background_of_failed_init_ends)
-            with CancelScope(shield=True):
+            with self._b.scope(shield=True):
                 await self._end_background(st)
         if not arrived_init:
             tier.arrive_init()
@@ -543,7 +591,9 @@ class Run:
         elif phase == "stop":
             tier.arrive_stop()
         if reraise is not None:
-            if isinstance(reraise, anyio.get_cancelled_exc_class()):
+            if self._b.loop is None and isinstance(
+                reraise, anyio.get_cancelled_exc_class()
+            ):
                 raise reraise
             # KeyboardInterrupt, SystemExit...: the coordinator raises it once,
             # after the rollback or the shutdown, instead of the task group
@@ -578,7 +628,7 @@ class Run:
             self._fail(st, "initialize", DependencyError(msg), tier)
 
     async def _autostart(
-        self, st: _DriverState, life: CancelScope
+        self, st: _DriverState, life: Scope
     ) -> tuple[bool, BaseException | None]:
         """Run autostart under what is left of start_timeout.
 
@@ -587,8 +637,8 @@ class Run:
         driver has stopped, if one arrived.
         """
         d = st.d
-        now = current_time()
-        scope = st.scope = CancelScope(deadline=now + st.budget)
+        now = self._clock()
+        scope = st.scope = self._b.scope(deadline=now + st.budget)
         if st.cancelled_by_run:  # a sibling failed between the two phases
             scope.cancel()
         times: list[float | None] = [now - self._t0, None]
@@ -609,7 +659,7 @@ class Run:
             life.shield = True
             st.scope = life
             st.phase = "resting"
-            times[1] = current_time() - self._t0
+            times[1] = self._clock() - self._t0
         if outcome is None and reraise is None and scope.cancelled_caught:
             outcome = (
                 _CANCELLED if st.cancelled_by_run else self._timeout(st, "autostart")
@@ -638,7 +688,7 @@ class Run:
             self._transition(st, f"skipped in {phase}: {st.reason}", times)
         elif outcome is _CANCELLED:
             st.status = "cancelled"
-            st.reason = "cancelled: another driver of its tier failed"
+            st.reason = self._cancel_reason
             self._transition(st, f"cancelled in {phase}", times)
         else:
             assert isinstance(outcome, Exception)
@@ -691,7 +741,10 @@ class Run:
         self, st: _DriverState, exc: BaseException, phase: str, tier: _Tier | None
     ) -> None:
         """A hook was left by a BaseException: a cancellation, or worse."""
-        if isinstance(exc, anyio.get_cancelled_exc_class()):
+        # On asyncio nothing outside the run can cancel a lifetime task (a
+        # plain task, see _backend.py): a CancelledError there is as
+        # unexpected as a KeyboardInterrupt, and aborts the start-up like one.
+        if self._b.loop is None and isinstance(exc, anyio.get_cancelled_exc_class()):
             if st.status == "starting":
                 st.status = "cancelled"
                 st.reason = "cancelled from outside the run"
@@ -725,7 +778,7 @@ class Run:
     async def _shutdown(self) -> None:
         self._state = _STOPPING
         if self._stopping_at is None:
-            self._stopping_at = current_time() - self._t0
+            self._stopping_at = self._clock() - self._t0
         assert self._reload_lock is not None
         async with self._reload_lock:  # an in-flight reload finishes first
             await self._stop_tiers()
@@ -777,7 +830,7 @@ class Run:
         try:
             if st.bg_closed:
                 return
-            with CancelScope() as scope:
+            with self._b.scope() as scope:
                 if st.bg_scopes is None:
                     st.bg_scopes = set()
                 st.bg_scopes.add(scope)
@@ -816,7 +869,7 @@ class Run:
             if st.bg_scopes:
                 for scope in st.bg_scopes:
                     scope.cancel()
-            st.bg_done = anyio.Event()
+            st.bg_done = self._b.event()
             await st.bg_done.wait()
 
     # -- what hooks and users call -------------------------------------------
@@ -942,12 +995,12 @@ class Run:
 
     async def _reload_one(self, st: _DriverState, errors: list[Exception]) -> None:
         d = st.d
-        now = current_time()
+        now = self._clock()
         times: list[float | None] = [now - self._t0, None]
         st.phases["reload"] = times
         # the driver's life scope comes back afterwards: stop and
         # _cut_stop_short() need it (tests/test_serve.py, second SIGINT after a reload)
-        life, st.scope = st.scope, CancelScope(deadline=now + d.start_timeout)
+        life, st.scope = st.scope, self._b.scope(deadline=now + d.start_timeout)
         scope = st.scope
         error: Exception | None = None
         try:
@@ -956,7 +1009,7 @@ class Run:
         except Exception as exc:
             error = exc
         finally:
-            times[1] = current_time() - self._t0
+            times[1] = self._clock() - self._t0
             st.scope = life
         if error is None and scope.cancelled_caught:
             error = self._timeout(st, "reload")
@@ -1000,7 +1053,7 @@ class Run:
         scope = st.scope
         if scope is None or math.isinf(scope.deadline):
             return
-        scope.deadline = max(scope.deadline, current_time() + seconds)
+        scope.deadline = max(scope.deadline, self._clock() + seconds)
         self._emit("extend", st.d.name, float(seconds))
 
     def _emit(self, event: str, driver: str | None, value: object) -> None:

@@ -1,0 +1,122 @@
+"""The running event loop's own clock, cancel scopes and events, found once per run.
+
+``anyio.current_time()``, ``anyio.CancelScope()`` and ``anyio.Event()`` look
+the backend up on every call.  A run makes a handful of each per driver, and
+with ten thousand drivers that lookup was a fifth of the run's own cost
+(benchmarks/README.md).  A run therefore looks the backend up once, here,
+and keeps what it found:
+
+* on trio, trio's own ``current_time``, ``CancelScope`` and ``Event``, which
+  anyio's wrap one for one: trio is already imported, since it is running;
+* on asyncio (and uvloop), the loop's ``time`` and anyio's asyncio cancel
+  scope class, made directly, and ``asyncio.Event``: anyio's asyncio scopes
+  cancel with ``Task.cancel()``, which any plain ``await`` honours.
+
+Drivers' lifetime tasks are spawned here too.  On trio they go into the run's
+task group.  On asyncio they are plain ``asyncio`` tasks: spawning through an
+anyio task group cost more than everything else a driver does (two thirds of
+tiered's own time with ten thousand drivers).  A plain task is outside the
+run's cancel scopes, which is what a driver that finished ``initialize`` wants
+anyway (it rests shielded); the run cancels the drivers still starting
+itself, and waits for every task it spawned before it returns, so no task
+outlives the run on either backend (see ``Run._spawn``).
+
+Nothing here imports a backend that is not already running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+    from types import TracebackType
+
+    from anyio.abc import TaskGroup
+
+__all__ = ["Backend", "Scope", "Waitable", "current_backend"]
+
+
+class Scope(Protocol):
+    """What a run uses of a cancel scope; anyio's and trio's both have it."""
+
+    deadline: float
+    shield: bool
+
+    @property
+    def cancel_called(self) -> bool: ...
+    @property
+    def cancelled_caught(self) -> bool: ...
+    def cancel(self) -> None: ...
+    def __enter__(self) -> Scope: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None: ...
+
+
+class Waitable(Protocol):
+    """What a run uses of an event; anyio's, trio's and asyncio's all have it."""
+
+    def set(self) -> None: ...
+    def is_set(self) -> bool: ...
+    async def wait(self) -> object: ...
+
+
+class ScopeFactory(Protocol):
+    def __call__(self, *, deadline: float = ..., shield: bool = ...) -> Scope: ...
+
+
+class Backend:
+    """The clock, scope and event makers of the backend a run is on."""
+
+    __slots__ = ("clock", "event", "loop", "scope")
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        scope: ScopeFactory,
+        event: Callable[[], Waitable],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.clock = clock
+        self.scope = scope
+        self.event = event
+        self.loop = loop
+
+    def spawn(
+        self,
+        tg: TaskGroup,
+        fn: Callable[..., Coroutine[Any, Any, None]],
+        args: tuple[Any, ...],
+        name: str,
+    ) -> asyncio.Task[None] | None:
+        """Start ``fn(*args)``: a plain task on asyncio, in ``tg`` elsewhere.
+
+        The caller keeps the asyncio task (the loop holds only a weak
+        reference to it) and waits for it to end.
+        """
+        if self.loop is not None:
+            return self.loop.create_task(fn(*args), name=name)
+        tg.start_soon(fn, *args, name=name)
+        return None
+
+
+def current_backend() -> Backend:
+    """The backend of the running event loop; call it from inside the loop."""
+    trio = sys.modules.get("trio")
+    if trio is not None and trio.lowlevel.in_trio_run():
+        return Backend(trio.current_time, trio.CancelScope, trio.Event)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # pragma: no cover - anyio knows only asyncio and trio
+        return Backend(anyio.current_time, anyio.CancelScope, anyio.Event)
+    # anyio's asyncio CancelScope, made without the per-call backend lookup
+    scope: ScopeFactory = type(anyio.CancelScope())
+    return Backend(loop.time, scope, asyncio.Event, loop)
