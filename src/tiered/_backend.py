@@ -12,8 +12,8 @@ and keeps what it found:
   scope class, made directly, and ``asyncio.Event``: anyio's asyncio scopes
   cancel with ``Task.cancel()``, which any plain ``await`` honours.
 
-Drivers' lifetime tasks are spawned here too.  On trio they go into the run's
-task group.  On asyncio they are plain ``asyncio`` tasks: spawning through an
+Drivers' lifetime tasks are spawned here too.  On trio they go into a trio
+nursery of the run's.  On asyncio they are plain ``asyncio`` tasks: spawning through an
 anyio task group cost more than everything else a driver does (two thirds of
 tiered's own time with ten thousand drivers).  A plain task is outside the
 run's cancel scopes, which is what a driver that finished ``initialize`` wants
@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import AsyncIterator, Callable, Coroutine
+    from contextlib import AbstractAsyncContextManager
     from types import TracebackType
-
-    from anyio.abc import TaskGroup
 
 __all__ = ["Backend", "Scope", "Waitable", "current_backend"]
 
@@ -76,35 +76,56 @@ class ScopeFactory(Protocol):
 class Backend:
     """The clock, scope and event makers of the backend a run is on."""
 
-    __slots__ = ("clock", "event", "loop", "scope")
+    __slots__ = ("_nursery", "_open_nursery", "clock", "event", "loop", "scope")
 
     def __init__(
         self,
         clock: Callable[[], float],
         scope: ScopeFactory,
         event: Callable[[], Waitable],
+        *,
         loop: asyncio.AbstractEventLoop | None = None,
+        open_nursery: Callable[[], AbstractAsyncContextManager[Any]] | None = None,
     ) -> None:
         self.clock = clock
         self.scope = scope
         self.event = event
         self.loop = loop
+        self._open_nursery = open_nursery
+        self._nursery: Any = None
+
+    @asynccontextmanager
+    async def lifetimes(self) -> AsyncIterator[None]:
+        """Where drivers' lifetime tasks live while it is open.
+
+        A trio nursery on trio (anyio's task groups wrap every task in a
+        handle with a cancel scope and an event of its own, which a lifetime
+        does not use); nothing on asyncio, whose plain tasks the run joins.
+        """
+        if self._open_nursery is None:
+            yield
+            return
+        async with self._open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                yield
+            finally:
+                self._nursery = None
 
     def spawn(
         self,
-        tg: TaskGroup,
         fn: Callable[..., Coroutine[Any, Any, None]],
         args: tuple[Any, ...],
         name: str,
     ) -> asyncio.Task[None] | None:
-        """Start ``fn(*args)``: a plain task on asyncio, in ``tg`` elsewhere.
+        """Start ``fn(*args)`` as a lifetime task, inside :meth:`lifetimes`.
 
-        The caller keeps the asyncio task (the loop holds only a weak
+        On asyncio the caller keeps the task (the loop holds only a weak
         reference to it) and waits for it to end.
         """
         if self.loop is not None:
             return self.loop.create_task(fn(*args), name=name)
-        tg.start_soon(fn, *args, name=name)
+        self._nursery.start_soon(fn, *args, name=name)
         return None
 
 
@@ -112,11 +133,21 @@ def current_backend() -> Backend:
     """The backend of the running event loop; call it from inside the loop."""
     trio = sys.modules.get("trio")
     if trio is not None and trio.lowlevel.in_trio_run():
-        return Backend(trio.current_time, trio.CancelScope, trio.Event)
+        return Backend(
+            trio.current_time,
+            trio.CancelScope,
+            trio.Event,
+            open_nursery=trio.open_nursery,
+        )
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # pragma: no cover - anyio knows only asyncio and trio
-        return Backend(anyio.current_time, anyio.CancelScope, anyio.Event)
+        return Backend(
+            anyio.current_time,
+            anyio.CancelScope,
+            anyio.Event,
+            open_nursery=anyio.create_task_group,
+        )
     # anyio's asyncio CancelScope, made without the per-call backend lookup
     scope: ScopeFactory = type(anyio.CancelScope())
-    return Backend(loop.time, scope, asyncio.Event, loop)
+    return Backend(loop.time, scope, asyncio.Event, loop=loop)

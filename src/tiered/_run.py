@@ -287,7 +287,7 @@ class Run:
         # ExceptionGroup, and users should see their own exception as is
         # (tests/test_run.py::test_body_exception_propagates_unwrapped).
         try:
-            async with anyio.create_task_group() as tg:
+            async with anyio.create_task_group() as tg, b.lifetimes():
                 self._tg = tg
                 try:
                     await self._startup()
@@ -438,11 +438,10 @@ class Run:
     # -- one driver's life ---------------------------------------------------
 
     def _spawn(self, states: list[_DriverState], tier: _Tier) -> None:
-        spawn, tg, life = self._b.spawn, self._tg, self._life_task
-        assert tg is not None
+        spawn, life = self._b.spawn, self._life_task
         self._alive += len(states)
         for st in states:
-            st.task = spawn(tg, life, (st, tier), st.d.name)
+            st.task = spawn(life, (st, tier), st.d.name)
 
     async def _life_task(self, st: _DriverState, tier: _Tier) -> None:
         try:
