@@ -83,6 +83,8 @@ class _DriverState:
     """Everything the run tracks about one driver; the report reads it."""
 
     __slots__ = (
+        "auto_at",
+        "auto_end",
         "bg_closed",
         "bg_count",
         "bg_done",
@@ -93,14 +95,19 @@ class _DriverState:
         "d",
         "error",
         "gen",
+        "init_at",
+        "init_end",
         "initialized",
         "needs_stop",
         "phase",
-        "phases",
         "reason",
+        "reload_at",
+        "reload_end",
         "scope",
         "status",
         "status_text",
+        "stop_at",
+        "stop_end",
         "task",
         "value",
     )
@@ -117,7 +124,17 @@ class _DriverState:
         self.budget = 0.0  # what initialize left of start_timeout
         self.scope: Scope | None = None
         self.cancelled_by_run = False
-        self.phases: dict[str, list[float | None]] = {}
+        # when each phase began and ended, in seconds since the run began:
+        # plain floats, not a dict of lists, since ten thousand drivers'
+        # worth of small containers slowed every garbage collection
+        self.init_at: float | None = None
+        self.init_end: float | None = None
+        self.auto_at: float | None = None
+        self.auto_end: float | None = None
+        self.reload_at: float | None = None
+        self.reload_end: float | None = None
+        self.stop_at: float | None = None
+        self.stop_end: float | None = None
         self.error: BaseException | None = None
         self.reason: str | None = None
         self.status_text: str | None = None
@@ -193,6 +210,20 @@ def _driver_names(errors: Iterable[BaseException]) -> list[str]:
         if name is not None and name not in names:
             names.append(name)
     return names
+
+
+def _phases(st: _DriverState) -> dict[str, tuple[float, float | None]]:
+    """The report's phases of a driver, in the order they run."""
+    phases: dict[str, tuple[float, float | None]] = {}
+    if st.init_at is not None:
+        phases["initialize"] = (st.init_at, st.init_end)
+    if st.auto_at is not None:
+        phases["autostart"] = (st.auto_at, st.auto_end)
+    if st.reload_at is not None:
+        phases["reload"] = (st.reload_at, st.reload_end)
+    if st.stop_at is not None:
+        phases["stop"] = (st.stop_at, st.stop_end)
+    return phases
 
 
 def _describe(exc: BaseException) -> str:
@@ -438,19 +469,10 @@ class Run:
     # -- one driver's life ---------------------------------------------------
 
     def _spawn(self, states: list[_DriverState], tier: _Tier) -> None:
-        spawn, life = self._b.spawn, self._life_task
+        spawn, life = self._b.spawn, self._lifetime
         self._alive += len(states)
         for st in states:
             st.task = spawn(life, (st, tier), st.d.name)
-
-    async def _life_task(self, st: _DriverState, tier: _Tier) -> None:
-        try:
-            await self._lifetime(st, tier)
-        finally:
-            st.task = None
-            self._alive -= 1
-            if not self._alive and self._all_ended is not None:
-                self._all_ended.set()
 
     async def _join(self) -> None:
         """Wait until every lifetime task has ended: none outlives the run."""
@@ -471,133 +493,150 @@ class Run:
         the stop deadline.  See
         tests/test_properties.py::test_driver_initialized_as_its_sibling_fails_is_stopped.
         """
-        d = st.d
-        if self._failed or tier.aborted:
-            # its tier failed, or start-up was cancelled, before this task
-            # ran: do not begin at all
-            st.status = "cancelled"
-            st.reason = (
-                "cancelled: another driver failed first"
-                if self._failed
-                else self._cancel_reason
-            )
-            tier.arrive_init()
-            tier.arrive_start()
-            return
-        blocked = self._blocked_by(st)
-        if blocked is not None:
-            self._not_startable(st, tier, *blocked)
-            tier.arrive_init()
-            tier.arrive_start()
-            return
-        st.status = "starting"
-        now = self._clock()
-        start = st.scope = self._b.scope(deadline=now + d.start_timeout)
-        life = self._b.scope()
-        times = st.phases["initialize"] = [now - self._t0, None]
-        st.phase = "initialize"
-        reraise: BaseException | None = None
-        error: object = None  # an Exception, or _CANCELLED
-        arrived_init = arrived_start = self_stop = False
         try:
-            with start, life:
-                spec = d.spec
-                if spec.function is not None:
-                    st.gen, st.value = await generator_initialize(spec.function, st.ctx)
-                else:
-                    await spec.instance.initialize(st.ctx)  # type: ignore[union-attr]
-                    st.value = spec.instance
-                # initialize is done: from here on only the coordinator can end
-                # this driver's life, so no cancellation from outside reaches it.
-                life.shield = True
-                st.budget = start.deadline - self._clock()
-                start.deadline = math.inf
-                st.scope = life
-                st.initialized = st.needs_stop = True
-                st.phase = "resting"
-                times[1] = self._clock() - self._t0
-                self._transition(st, "initialized", times)
-                arrived_init = True
+            d = st.d
+            if self._failed or tier.aborted:
+                # its tier failed, or start-up was cancelled, before this task
+                # ran: do not begin at all
+                st.status = "cancelled"
+                st.reason = (
+                    "cancelled: another driver failed first"
+                    if self._failed
+                    else self._cancel_reason
+                )
                 tier.arrive_init()
+                tier.arrive_start()
+                return
+            blocked = self._blocked_by(st)
+            if blocked is not None:
+                self._not_startable(st, tier, *blocked)
+                tier.arrive_init()
+                tier.arrive_start()
+                return
+            st.status = "starting"
+            now = self._clock()
+            start = st.scope = self._b.scope(deadline=now + d.start_timeout)
+            life = self._b.scope()
+            t_at = st.init_at = now - self._t0
+            t_end: float | None = None
+            st.phase = "initialize"
+            reraise: BaseException | None = None
+            error: object = None  # an Exception, or _CANCELLED
+            arrived_init = arrived_start = self_stop = False
+            try:
+                with start, life:
+                    spec = d.spec
+                    if spec.function is not None:
+                        st.gen, st.value = await generator_initialize(
+                            spec.function, st.ctx
+                        )
+                    else:
+                        await spec.instance.initialize(st.ctx)  # type: ignore[union-attr]
+                        st.value = spec.instance
+                    # initialize is done: from here on only the coordinator can end
+                    # this driver's life, so no cancellation from outside reaches it.
+                    life.shield = True
+                    st.budget = start.deadline - self._clock()
+                    start.deadline = math.inf
+                    st.scope = life
+                    st.initialized = st.needs_stop = True
+                    st.phase = "resting"
+                    t_end = st.init_end = self._clock() - self._t0
+                    self._transition(st, "initialized", t_end - t_at)
+                    arrived_init = True
+                    tier.arrive_init()
 
-                if spec.has_autostart:
-                    await tier.autostart_go.wait()
-                    if not (tier.aborted or self._failed or start.cancel_called):
-                        self_stop, reraise = await self._autostart(st, life)
-                if st.status == "starting" and not (
-                    tier.aborted or self._failed or reraise
+                    if spec.has_autostart:
+                        await tier.autostart_go.wait()
+                        if not (tier.aborted or self._failed or start.cancel_called):
+                            self_stop, reraise = await self._autostart(st, life)
+                    if st.status == "starting" and not (
+                        tier.aborted or self._failed or reraise
+                    ):
+                        st.status = "running"
+                        self._transition(st, "is running", None)
+                    if not self_stop:
+                        arrived_start = True
+                        tier.arrive_start()
+                        await tier.stop_go.wait()
+
+                    st.phase = "stop"
+                    st.needs_stop = False
+                    now = self._clock()
+                    # a cut-short shutdown gives each remaining stop no time
+                    life.deadline = now if self._stop_cut else now + d.stop_timeout
+                    t_at, t_end = now - self._t0, None
+                    if spec.has_stop:
+                        st.stop_at = t_at
+                    await self._end_background(st)
+                    if st.gen is not None:
+                        gen, st.gen = st.gen, None
+                        await generator_stop(gen, st.ctx)
+                    elif spec.has_stop:
+                        await spec.instance.stop(st.ctx)  # type: ignore[union-attr]
+            except Exception as exc:  # Skip included
+                error = exc
+            except BaseException as exc:  # cancelled from outside, or worse
+                if t_end is None:
+                    t_end = self._clock() - self._t0
+                self._interrupted(st, exc, st.phase or "initialize", tier)
+                reraise = exc
+            finally:
+                if t_end is None:
+                    t_end = self._clock() - self._t0
+            phase = st.phase
+            if phase == "initialize":
+                st.init_end = t_end
+            elif phase == "stop" and st.stop_at is not None:
+                st.stop_end = t_end
+            took = t_end - t_at
+            if error is None and start.cancelled_caught:
+                error = (
+                    _CANCELLED
+                    if st.cancelled_by_run
+                    else self._timeout(st, "initialize")
+                )
+            elif error is None and life.cancelled_caught:
+                error = self._timeout(st, "stop")
+            if phase == "initialize":
+                if error is not None:
+                    self._start_failed(st, error, "initialize", tier, took)
+            elif error is not None:
+                assert isinstance(error, Exception)
+                self._stop_failed(st, error, took)
+            elif phase == "stop":
+                if st.status in ("starting", "running", "cancelled"):
+                    st.status = "stopped"
+                self._transition(st, "stopped", took)
+            st.phase = None
+            if phase == "stop":
+                st.value = None  # a stopped driver holds nothing
+            if not st.initialized and st.bg_count:
+                # a failed or cancelled initialize may have started background
+                # tasks; they end with it (tests/test_run.py::test_background_of_failed_init_ends)
+                with self._b.scope(shield=True):
+                    await self._end_background(st)
+            if not arrived_init:
+                tier.arrive_init()
+            if not arrived_start:
+                tier.arrive_start()
+            elif phase == "stop":
+                tier.arrive_stop()
+            if reraise is not None:
+                if self._b.loop is None and isinstance(
+                    reraise, anyio.get_cancelled_exc_class()
                 ):
-                    st.status = "running"
-                    self._transition(st, "is running", None)
-                if not self_stop:
-                    arrived_start = True
-                    tier.arrive_start()
-                    await tier.stop_go.wait()
-
-                st.phase = "stop"
-                st.needs_stop = False
-                now = self._clock()
-                # a cut-short shutdown gives each remaining stop no time
-                life.deadline = now if self._stop_cut else now + d.stop_timeout
-                times = [now - self._t0, None]
-                if spec.has_stop:
-                    st.phases["stop"] = times
-                await self._end_background(st)
-                if st.gen is not None:
-                    gen, st.gen = st.gen, None
-                    await generator_stop(gen, st.ctx)
-                elif spec.has_stop:
-                    await spec.instance.stop(st.ctx)  # type: ignore[union-attr]
-        except Exception as exc:  # Skip included
-            error = exc
-        except BaseException as exc:  # cancelled from outside, or worse
-            if times[1] is None:
-                times[1] = self._clock() - self._t0
-            self._interrupted(st, exc, st.phase or "initialize", tier)
-            reraise = exc
+                    raise reraise
+                # KeyboardInterrupt, SystemExit...: the coordinator raises it once,
+                # after the rollback or the shutdown, instead of the task group
+                # wrapping it (tests/test_rollback.py::test_base_exception_in_a_hook)
+                self._interrupt = self._interrupt or reraise
         finally:
-            if times[1] is None:
-                times[1] = self._clock() - self._t0
-        phase = st.phase
-        if error is None and start.cancelled_caught:
-            error = (
-                _CANCELLED if st.cancelled_by_run else self._timeout(st, "initialize")
-            )
-        elif error is None and life.cancelled_caught:
-            error = self._timeout(st, "stop")
-        if phase == "initialize":
-            if error is not None:
-                self._start_failed(st, error, "initialize", tier, times)
-        elif error is not None:
-            assert isinstance(error, Exception)
-            self._stop_failed(st, error, times)
-        elif phase == "stop":
-            if st.status in ("starting", "running", "cancelled"):
-                st.status = "stopped"
-            self._transition(st, "stopped", times)
-        st.phase = None
-        if phase == "stop":
-            st.value = None  # a stopped driver holds nothing
-        if not st.initialized and st.bg_count:
-            # a failed or cancelled initialize may have started background
-            # tasks; they end with it (tests/test_run.py::test_background_of_failed_init_ends)
-            with self._b.scope(shield=True):
-                await self._end_background(st)
-        if not arrived_init:
-            tier.arrive_init()
-        if not arrived_start:
-            tier.arrive_start()
-        elif phase == "stop":
-            tier.arrive_stop()
-        if reraise is not None:
-            if self._b.loop is None and isinstance(
-                reraise, anyio.get_cancelled_exc_class()
-            ):
-                raise reraise
-            # KeyboardInterrupt, SystemExit...: the coordinator raises it once,
-            # after the rollback or the shutdown, instead of the task group
-            # wrapping it (tests/test_rollback.py::test_base_exception_in_a_hook)
-            self._interrupt = self._interrupt or reraise
+            # counted in _spawn; _join waits for the last one
+            st.task = None
+            self._alive -= 1
+            if not self._alive and self._all_ended is not None:
+                self._all_ended.set()
 
     def _blocked_by(self, st: _DriverState) -> tuple[str, str] | None:
         for name in st.d.requires:
@@ -640,8 +679,7 @@ class Run:
         scope = st.scope = self._b.scope(deadline=now + st.budget)
         if st.cancelled_by_run:  # a sibling failed between the two phases
             scope.cancel()
-        times: list[float | None] = [now - self._t0, None]
-        st.phases["autostart"] = times
+        st.auto_at = now - self._t0
         st.phase = "autostart"
         outcome: object = None
         reraise: BaseException | None = None
@@ -658,7 +696,8 @@ class Run:
             life.shield = True
             st.scope = life
             st.phase = "resting"
-            times[1] = self._clock() - self._t0
+            st.auto_end = self._clock() - self._t0
+        took = st.auto_end - st.auto_at
         if outcome is None and reraise is None and scope.cancelled_caught:
             outcome = (
                 _CANCELLED if st.cancelled_by_run else self._timeout(st, "autostart")
@@ -666,9 +705,9 @@ class Run:
         if outcome is None:
             if reraise is None:
                 st.status = "running"
-                self._transition(st, "autostarted", times)
+                self._transition(st, "autostarted", took)
             return False, reraise
-        self._start_failed(st, outcome, "autostart", self._current, times)
+        self._start_failed(st, outcome, "autostart", self._current, took)
         # skipped, or optional and failed: it will not run, so it stops now
         # rather than at the end of the run
         return st.status == "skipped" or (st.status == "failed" and d.optional), reraise
@@ -679,19 +718,19 @@ class Run:
         outcome: object,
         phase: Phase,
         tier: _Tier | None,
-        times: list[float | None],
+        took: float | None,
     ) -> None:
         if isinstance(outcome, Skip):
             st.status = "skipped"
             st.reason = outcome.reason or "skipped itself"
-            self._transition(st, f"skipped in {phase}: {st.reason}", times)
+            self._transition(st, f"skipped in {phase}: {st.reason}", took)
         elif outcome is _CANCELLED:
             st.status = "cancelled"
             st.reason = self._cancel_reason
-            self._transition(st, f"cancelled in {phase}", times)
+            self._transition(st, f"cancelled in {phase}", took)
         else:
             assert isinstance(outcome, Exception)
-            self._fail(st, phase, outcome, tier, times)
+            self._fail(st, phase, outcome, tier, took)
 
     def _timeout(self, st: _DriverState, phase: str) -> DriverTimeout:
         d = st.d
@@ -713,7 +752,7 @@ class Run:
         phase: Phase,
         exc: Exception,
         tier: _Tier | None,
-        times: list[float | None] | None = None,
+        took: float | None = None,
     ) -> None:
         d = st.d
         st.status = "failed"
@@ -723,12 +762,12 @@ class Run:
             self._transition(
                 st,
                 f"failed in {phase} (optional): {_describe(exc)}",
-                times,
+                took,
                 logging.WARNING,
             )
             return
         self._transition(
-            st, f"failed in {phase}: {_describe(exc)}", times, logging.ERROR
+            st, f"failed in {phase}: {_describe(exc)}", took, logging.ERROR
         )
         self._failures.append(exc)
         if not self._failed:
@@ -782,17 +821,13 @@ class Run:
         async with self._reload_lock:  # an in-flight reload finishes first
             await self._stop_tiers()
 
-    def _stop_failed(
-        self, st: _DriverState, error: Exception, times: list[float | None]
-    ) -> None:
+    def _stop_failed(self, st: _DriverState, error: Exception, took: float) -> None:
         d = st.d
         st.status = "failed"
         st.error = error
         _note(error, d, "stop")
         self._stop_errors.append(error)
-        self._transition(
-            st, f"failed in stop: {_describe(error)}", times, logging.ERROR
-        )
+        self._transition(st, f"failed in stop: {_describe(error)}", took, logging.ERROR)
 
     # -- background tasks ----------------------------------------------------
 
@@ -995,8 +1030,7 @@ class Run:
     async def _reload_one(self, st: _DriverState, errors: list[Exception]) -> None:
         d = st.d
         now = self._clock()
-        times: list[float | None] = [now - self._t0, None]
-        st.phases["reload"] = times
+        st.reload_at, st.reload_end = now - self._t0, None
         # the driver's life scope comes back afterwards: stop and
         # _cut_stop_short() need it (tests/test_serve.py, second SIGINT after a reload)
         life, st.scope = st.scope, self._b.scope(deadline=now + d.start_timeout)
@@ -1008,16 +1042,17 @@ class Run:
         except Exception as exc:
             error = exc
         finally:
-            times[1] = self._clock() - self._t0
+            st.reload_end = self._clock() - self._t0
             st.scope = life
+        took = st.reload_end - st.reload_at
         if error is None and scope.cancelled_caught:
             error = self._timeout(st, "reload")
         if error is None:
-            self._transition(st, "reloaded", times)
+            self._transition(st, "reloaded", took)
             return
         errors.append(_note(error, d, "reload"))  # type: ignore[arg-type]
         self._transition(
-            st, f"failed in reload: {_describe(error)}", times, logging.ERROR
+            st, f"failed in reload: {_describe(error)}", took, logging.ERROR
         )
 
     def _set_status(self, st: _DriverState, text: object) -> None:
@@ -1080,14 +1115,13 @@ class Run:
         self,
         st: _DriverState,
         what: str,
-        times: list[float | None] | None,
+        duration: float | None,
         level: int = logging.INFO,
     ) -> None:
         if not log.isEnabledFor(level):
             return
         d = st.d
-        if times is not None and times[1] is not None:
-            duration = times[1] - times[0]  # type: ignore[operator]
+        if duration is not None:
             log.log(
                 level,
                 "%s (tier %d) %s (%.3fs)",
@@ -1125,7 +1159,7 @@ class Run:
                 tier=st.d.tier,
                 status=st.status,
                 optional=st.d.optional,
-                phases={k: (v[0], v[1]) for k, v in st.phases.items()},  # type: ignore[misc]
+                phases=_phases(st),
                 error=_describe(st.error) if st.error is not None else None,
                 reason=st.reason,
                 status_text=st.status_text,
