@@ -12,14 +12,15 @@ and keeps what it found:
   scope class, made directly, and ``asyncio.Event``: anyio's asyncio scopes
   cancel with ``Task.cancel()``, which any plain ``await`` honours.
 
-Drivers' lifetime tasks are spawned here too.  On trio they go into a trio
-nursery of the run's.  On asyncio they are plain ``asyncio`` tasks: spawning through an
-anyio task group cost more than everything else a driver does (two thirds of
-tiered's own time with ten thousand drivers).  A plain task is outside the
-run's cancel scopes, which is what a driver that finished ``initialize`` wants
-anyway (it rests shielded); the run cancels the drivers still starting
-itself, and waits for every task it spawned before it returns, so no task
-outlives the run on either backend (see ``Run._spawn``).
+Where drivers' lifetime tasks live differs too (see ``Run._spawn``).  On trio
+each tier's drivers share a nursery, whose cancel scope is the one the run
+cancels when a driver of the tier fails.  On asyncio they are plain
+``asyncio`` tasks: spawning through an anyio task group cost more than
+everything else a driver does (two thirds of tiered's own time with ten
+thousand drivers).  A plain task is outside the run's cancel scopes, which is
+what a driver that finished ``initialize`` wants anyway (it rests shielded);
+the run cancels the drivers still starting itself.  On both, the run waits
+for every task it spawned before it returns: no task outlives the run.
 
 Nothing here imports a backend that is not already running.
 """
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Coroutine
+    from collections.abc import AsyncIterator, Callable
     from contextlib import AbstractAsyncContextManager
     from types import TracebackType
 
@@ -76,13 +77,22 @@ class ScopeFactory(Protocol):
 class Backend:
     """The clock, scope and event makers of the backend a run is on."""
 
-    __slots__ = ("_nursery", "_open_nursery", "clock", "event", "loop", "scope")
+    __slots__ = (
+        "cancelled",
+        "clock",
+        "event",
+        "loop",
+        "nursery",
+        "open_nursery",
+        "scope",
+    )
 
     def __init__(
         self,
         clock: Callable[[], float],
         scope: ScopeFactory,
         event: Callable[[], Waitable],
+        cancelled: type[BaseException],
         *,
         loop: asyncio.AbstractEventLoop | None = None,
         open_nursery: Callable[[], AbstractAsyncContextManager[Any]] | None = None,
@@ -90,43 +100,31 @@ class Backend:
         self.clock = clock
         self.scope = scope
         self.event = event
+        self.cancelled = cancelled
+        #: on asyncio: lifetimes are plain tasks of this loop
         self.loop = loop
-        self._open_nursery = open_nursery
-        self._nursery: Any = None
+        #: elsewhere: each tier's lifetimes share a nursery of their own, in
+        #: ``nursery``, the run's, while :meth:`lifetimes` is open
+        self.open_nursery = open_nursery
+        self.nursery: Any = None
 
     @asynccontextmanager
     async def lifetimes(self) -> AsyncIterator[None]:
-        """Where drivers' lifetime tasks live while it is open.
+        """Where the run's tiers of lifetime tasks live while it is open.
 
         A trio nursery on trio (anyio's task groups wrap every task in a
         handle with a cancel scope and an event of its own, which a lifetime
         does not use); nothing on asyncio, whose plain tasks the run joins.
         """
-        if self._open_nursery is None:
+        if self.open_nursery is None:
             yield
             return
-        async with self._open_nursery() as nursery:
-            self._nursery = nursery
+        async with self.open_nursery() as nursery:
+            self.nursery = nursery
             try:
                 yield
             finally:
-                self._nursery = None
-
-    def spawn(
-        self,
-        fn: Callable[..., Coroutine[Any, Any, None]],
-        args: tuple[Any, ...],
-        name: str,
-    ) -> asyncio.Task[None] | None:
-        """Start ``fn(*args)`` as a lifetime task, inside :meth:`lifetimes`.
-
-        On asyncio the caller keeps the task (the loop holds only a weak
-        reference to it) and waits for it to end.
-        """
-        if self.loop is not None:
-            return self.loop.create_task(fn(*args), name=name)
-        self._nursery.start_soon(fn, *args, name=name)
-        return None
+                self.nursery = None
 
 
 def current_backend() -> Backend:
@@ -137,6 +135,7 @@ def current_backend() -> Backend:
             trio.current_time,
             trio.CancelScope,
             trio.Event,
+            trio.Cancelled,
             open_nursery=trio.open_nursery,
         )
     try:
@@ -146,8 +145,9 @@ def current_backend() -> Backend:
             anyio.current_time,
             anyio.CancelScope,
             anyio.Event,
+            anyio.get_cancelled_exc_class(),
             open_nursery=anyio.create_task_group,
         )
     # anyio's asyncio CancelScope, made without the per-call backend lookup
     scope: ScopeFactory = type(anyio.CancelScope())
-    return Backend(loop.time, scope, asyncio.Event, loop=loop)
+    return Backend(loop.time, scope, asyncio.Event, asyncio.CancelledError, loop=loop)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
@@ -78,6 +78,9 @@ class _Cancelled:
 
 _CANCELLED: Final = _Cancelled()
 
+#: stands in for a driver's own start scope where its tier's does the work
+_NO_SCOPE: Final = nullcontext()
+
 
 class _DriverState:
     """Everything the run tracks about one driver; the report reads it."""
@@ -93,11 +96,13 @@ class _DriverState:
         "cancelled_by_run",
         "ctx",
         "d",
+        "deadline",
         "error",
         "gen",
         "init_at",
         "init_end",
         "initialized",
+        "life",
         "needs_stop",
         "phase",
         "reason",
@@ -109,6 +114,7 @@ class _DriverState:
         "stop_at",
         "stop_end",
         "task",
+        "timed_out",
         "value",
     )
 
@@ -122,8 +128,16 @@ class _DriverState:
         self.needs_stop = False
         self.phase: str | None = None  # initialize, resting, autostart, stop
         self.budget = 0.0  # what initialize left of start_timeout
+        # the scope that cancels this driver alone while it starts or
+        # reloads; on trio a required driver has none: its tier's is enough
         self.scope: Scope | None = None
+        # spans the whole life; shielded from initialize's end to stop
+        self.life: Scope | None = None
+        # when the phase under way times out: the coordinator enforces it
+        # (Run._await), so no driver's cancel scope needs a deadline of its own
+        self.deadline = math.inf
         self.cancelled_by_run = False
+        self.timed_out = False
         # when each phase began and ended, in seconds since the run began:
         # plain floats, not a dict of lists, since ten thousand drivers'
         # worth of small containers slowed every garbage collection
@@ -158,6 +172,7 @@ class _Tier:
         "start",
         "start_done",
         "start_left",
+        "start_scope",
         "states",
         "stop_done",
         "stop_go",
@@ -172,6 +187,8 @@ class _Tier:
         self.start = now
         self.end: float | None = None
         self.aborted = False
+        # on trio: the cancel scope of the tier's nursery (Run._tier_host)
+        self.start_scope: Scope | None = None
         self.init_left = self.start_left = len(states)
         self.stop_left = 0
         self.init_done = b.event()
@@ -267,6 +284,8 @@ class Run:
         self._alive = 0
         self._all_ended: Waitable | None = None
         self._cancel_reason = "cancelled: another driver of its tier failed"
+        # the scope the coordinator waits in while drivers start or stop
+        self._timer: Scope | None = None
         self._body_scope: Scope | None = None
         self._reload_lock: anyio.Lock | None = None
         self._stop_cut = False
@@ -381,11 +400,11 @@ class Run:
                 self._tiers.append(tier)
                 self._current = tier
                 self._spawn(states, tier)
-                await tier.init_done.wait()
+                await self._await(tier.init_done, tier)
                 if self._aborting():
                     break
                 tier.autostart_go.set()
-                await tier.start_done.wait()
+                await self._await(tier.start_done, tier)
                 if self._aborting():
                     break
                 tier.end = self._clock() - self._t0
@@ -456,23 +475,104 @@ class Run:
             tier.aborted = True
             self._cancel_starting(tier)
             tier.autostart_go.set()
-            await tier.start_done.wait()
+            await self._await(tier.start_done, tier)
             tier.end = self._clock() - self._t0
         await self._stop_tiers()
 
     def _cancel_starting(self, tier: _Tier) -> None:
         for st in tier.states:
-            if st.scope is not None and st.phase in ("initialize", "autostart"):
+            if st.phase in ("initialize", "autostart"):
                 st.cancelled_by_run = True
-                st.scope.cancel()
+                if st.scope is not None:
+                    st.scope.cancel()
+        if tier.start_scope is not None:
+            # trio: every driver of the tier still starting, at once; the
+            # others are shielded by their life scope
+            tier.start_scope.cancel()
+
+    def _ours(self, st: _DriverState, exc: BaseException) -> bool:
+        """Whether ``exc`` is the run's own cancellation of a starting driver."""
+        return (
+            isinstance(exc, self._b.cancelled)
+            and st.phase in ("initialize", "autostart")
+            and (st.cancelled_by_run or st.timed_out)
+        )
+
+    async def _await(self, done: Waitable, tier: _Tier) -> None:
+        """Wait for a barrier of ``tier``, timing its drivers out meanwhile.
+
+        Deadlines live on the drivers' states, not on their cancel scopes: a
+        deadline on every scope cost a timer per driver (a heap entry on
+        trio, a timer handle on asyncio), and one wait here covers a tier.
+        ``ctx.extend_timeout()`` only ever moves a deadline later, so waking
+        early is harmless: the wait just starts again.  A driver entering a
+        timed phase meanwhile brings the wake-up forward (_set_deadline).
+        """
+        while not done.is_set():
+            deadline = min(st.deadline for st in tier.states)
+            try:
+                with self._b.scope(deadline=deadline) as self._timer:
+                    await done.wait()
+            finally:
+                self._timer = None
+            if not done.is_set():
+                self._expire(tier, self._clock())
+
+    def _set_deadline(self, st: _DriverState, when: float) -> None:
+        """A driver enters a timed phase: wake the coordinator in time for it."""
+        st.deadline = when
+        timer = self._timer
+        if timer is not None and when < timer.deadline:
+            timer.deadline = when
+
+    def _expire(self, tier: _Tier, now: float) -> None:
+        for st in tier.states:
+            if st.deadline > now:
+                continue
+            st.deadline = math.inf
+            phase = st.phase
+            if phase == "stop":
+                assert st.life is not None
+                st.life.cancel()  # reported by the driver: life.cancelled_caught
+            elif phase in ("initialize", "autostart"):
+                # reported here, at once, so the start-up fails even if the
+                # driver finishes its hook in the same instant
+                st.timed_out = True
+                which: Phase = "initialize" if phase == "initialize" else "autostart"
+                self._fail(st, which, self._timeout(st, which), tier)
+                if st.scope is not None:
+                    st.scope.cancel()
 
     # -- one driver's life ---------------------------------------------------
 
     def _spawn(self, states: list[_DriverState], tier: _Tier) -> None:
-        spawn, life = self._b.spawn, self._lifetime
+        """Start the lifetimes of a tier; _join waits for them to end."""
         self._alive += len(states)
-        for st in states:
-            st.task = spawn(life, (st, tier), st.d.name)
+        now = self._clock()
+        for st in states:  # until its task begins and sets it again
+            st.deadline = now + st.d.start_timeout
+        loop = self._b.loop
+        if loop is not None:
+            # asyncio: plain tasks, each cancelled through its own scope
+            life = self._lifetime
+            for st in states:
+                st.task = loop.create_task(life(st, tier), name=st.d.name)
+        else:
+            self._b.nursery.start_soon(
+                self._tier_host, states, tier, name=f"tiered tier {tier.index}"
+            )
+
+    async def _tier_host(self, states: list[_DriverState], tier: _Tier) -> None:
+        """Hold a tier's nursery: cancelling it cancels every driver still starting.
+
+        One cancel scope for the tier instead of one more per driver: the
+        drivers that finished initialize rest shielded by their own.
+        """
+        assert self._b.open_nursery is not None
+        async with self._b.open_nursery() as nursery:
+            tier.start_scope = nursery.cancel_scope
+            for st in states:
+                nursery.start_soon(self._lifetime, st, tier, name=st.d.name)
 
     async def _join(self) -> None:
         """Wait until every lifetime task has ended: none outlives the run."""
@@ -515,16 +615,20 @@ class Run:
                 return
             st.status = "starting"
             now = self._clock()
-            start = st.scope = self._b.scope(deadline=now + d.start_timeout)
-            life = self._b.scope()
+            self._set_deadline(st, now + d.start_timeout)
+            # Two scopes span the whole life (see the docstring).  ``start``
+            # is the driver's own; on trio a required driver uses its tier's.
+            own = self._b.loop is not None or d.optional
+            start = st.scope = self._b.scope() if own else None
+            life = st.life = self._b.scope()
             t_at = st.init_at = now - self._t0
             t_end: float | None = None
             st.phase = "initialize"
             reraise: BaseException | None = None
             error: object = None  # an Exception, or _CANCELLED
-            arrived_init = arrived_start = self_stop = False
+            arrived_init = arrived_start = self_stop = caught = False
             try:
-                with start, life:
+                with start or _NO_SCOPE, life:
                     spec = d.spec
                     if spec.function is not None:
                         st.gen, st.value = await generator_initialize(
@@ -536,9 +640,9 @@ class Run:
                     # initialize is done: from here on only the coordinator can end
                     # this driver's life, so no cancellation from outside reaches it.
                     life.shield = True
-                    st.budget = start.deadline - self._clock()
-                    start.deadline = math.inf
-                    st.scope = life
+                    st.budget = st.deadline - self._clock()
+                    st.deadline = math.inf
+                    st.scope = None
                     st.initialized = st.needs_stop = True
                     st.phase = "resting"
                     t_end = st.init_end = self._clock() - self._t0
@@ -548,8 +652,13 @@ class Run:
 
                     if spec.has_autostart:
                         await tier.autostart_go.wait()
-                        if not (tier.aborted or self._failed or start.cancel_called):
-                            self_stop, reraise = await self._autostart(st, life)
+                        if not (
+                            tier.aborted
+                            or self._failed
+                            or st.cancelled_by_run
+                            or st.timed_out
+                        ):
+                            self_stop, reraise = await self._autostart(st, life, tier)
                     if st.status == "starting" and not (
                         tier.aborted or self._failed or reraise
                     ):
@@ -564,7 +673,9 @@ class Run:
                     st.needs_stop = False
                     now = self._clock()
                     # a cut-short shutdown gives each remaining stop no time
-                    life.deadline = now if self._stop_cut else now + d.stop_timeout
+                    self._set_deadline(
+                        st, now if self._stop_cut else now + d.stop_timeout
+                    )
                     t_at, t_end = now - self._t0, None
                     if spec.has_stop:
                         st.stop_at = t_at
@@ -576,12 +687,16 @@ class Run:
                         await spec.instance.stop(st.ctx)  # type: ignore[union-attr]
             except Exception as exc:  # Skip included
                 error = exc
-            except BaseException as exc:  # cancelled from outside, or worse
+            except BaseException as exc:  # cancelled, or worse
                 if t_end is None:
                     t_end = self._clock() - self._t0
-                self._interrupted(st, exc, st.phase or "initialize", tier)
-                reraise = exc
+                if self._ours(st, exc):
+                    caught = True  # by its tier's scope, on trio
+                else:
+                    self._interrupted(st, exc, st.phase or "initialize", tier)
+                    reraise = exc
             finally:
+                st.deadline = math.inf
                 if t_end is None:
                     t_end = self._clock() - self._t0
             phase = st.phase
@@ -590,12 +705,9 @@ class Run:
             elif phase == "stop" and st.stop_at is not None:
                 st.stop_end = t_end
             took = t_end - t_at
-            if error is None and start.cancelled_caught:
-                error = (
-                    _CANCELLED
-                    if st.cancelled_by_run
-                    else self._timeout(st, "initialize")
-                )
+            if error is None and (caught or (start and start.cancelled_caught)):
+                # the coordinator reported a timeout already (_expire)
+                error = None if st.timed_out else _CANCELLED
             elif error is None and life.cancelled_caught:
                 error = self._timeout(st, "stop")
             if phase == "initialize":
@@ -623,9 +735,7 @@ class Run:
             elif phase == "stop":
                 tier.arrive_stop()
             if reraise is not None:
-                if self._b.loop is None and isinstance(
-                    reraise, anyio.get_cancelled_exc_class()
-                ):
+                if self._b.loop is None and isinstance(reraise, self._b.cancelled):
                     raise reraise
                 # KeyboardInterrupt, SystemExit...: the coordinator raises it once,
                 # after the rollback or the shutdown, instead of the task group
@@ -666,7 +776,7 @@ class Run:
             self._fail(st, "initialize", DependencyError(msg), tier)
 
     async def _autostart(
-        self, st: _DriverState, life: Scope
+        self, st: _DriverState, life: Scope, tier: _Tier
     ) -> tuple[bool, BaseException | None]:
         """Run autostart under what is left of start_timeout.
 
@@ -676,38 +786,45 @@ class Run:
         """
         d = st.d
         now = self._clock()
-        scope = st.scope = self._b.scope(deadline=now + st.budget)
-        if st.cancelled_by_run:  # a sibling failed between the two phases
-            scope.cancel()
+        self._set_deadline(st, now + st.budget)
+        # its own scope where it has one for initialize; else its tier's
+        scope = st.scope = (
+            self._b.scope() if tier.start_scope is None or d.optional else None
+        )
         st.auto_at = now - self._t0
         st.phase = "autostart"
         outcome: object = None
         reraise: BaseException | None = None
         life.shield = False
         try:
-            with scope:
+            with scope or _NO_SCOPE:
                 await d.spec.instance.autostart(st.ctx)  # type: ignore[union-attr]
         except Exception as exc:  # Skip included
             outcome = exc
         except BaseException as exc:
-            self._interrupted(st, exc, "autostart", self._current)
-            reraise = exc
+            if self._ours(st, exc):
+                outcome = _CANCELLED
+            else:
+                self._interrupted(st, exc, "autostart", tier)
+                reraise = exc
         finally:
             life.shield = True
-            st.scope = life
+            st.scope = None
+            st.deadline = math.inf
             st.phase = "resting"
             st.auto_end = self._clock() - self._t0
         took = st.auto_end - st.auto_at
-        if outcome is None and reraise is None and scope.cancelled_caught:
-            outcome = (
-                _CANCELLED if st.cancelled_by_run else self._timeout(st, "autostart")
-            )
-        if outcome is None:
+        if outcome is None and reraise is None and scope and scope.cancelled_caught:
+            outcome = _CANCELLED
+        if outcome is _CANCELLED and st.timed_out:
+            outcome = None  # the coordinator reported the timeout (_expire)
+        elif outcome is None:
             if reraise is None:
                 st.status = "running"
                 self._transition(st, "autostarted", took)
             return False, reraise
-        self._start_failed(st, outcome, "autostart", self._current, took)
+        else:
+            self._start_failed(st, outcome, "autostart", tier, took)
         # skipped, or optional and failed: it will not run, so it stops now
         # rather than at the end of the run
         return st.status == "skipped" or (st.status == "failed" and d.optional), reraise
@@ -782,7 +899,7 @@ class Run:
         # On asyncio nothing outside the run can cancel a lifetime task (a
         # plain task, see _backend.py): a CancelledError there is as
         # unexpected as a KeyboardInterrupt, and aborts the start-up like one.
-        if self._b.loop is None and isinstance(exc, anyio.get_cancelled_exc_class()):
+        if self._b.loop is None and isinstance(exc, self._b.cancelled):
             if st.status == "starting":
                 st.status = "cancelled"
                 st.reason = "cancelled from outside the run"
@@ -811,7 +928,7 @@ class Run:
                     continue
                 tier.stop_left = len(resting)
                 tier.stop_go.set()
-            await tier.stop_done.wait()
+            await self._await(tier.stop_done, tier)
 
     async def _shutdown(self) -> None:
         self._state = _STOPPING
@@ -1031,10 +1148,8 @@ class Run:
         d = st.d
         now = self._clock()
         st.reload_at, st.reload_end = now - self._t0, None
-        # the driver's life scope comes back afterwards: stop and
-        # _cut_stop_short() need it (tests/test_serve.py, second SIGINT after a reload)
-        life, st.scope = st.scope, self._b.scope(deadline=now + d.start_timeout)
-        scope = st.scope
+        # a reload is bounded by its own scope; the coordinator is not waiting
+        scope = st.scope = self._b.scope(deadline=now + d.start_timeout)
         error: Exception | None = None
         try:
             with scope:
@@ -1043,7 +1158,7 @@ class Run:
             error = exc
         finally:
             st.reload_end = self._clock() - self._t0
-            st.scope = life
+            st.scope = None
         took = st.reload_end - st.reload_at
         if error is None and scope.cancelled_caught:
             error = self._timeout(st, "reload")
@@ -1084,10 +1199,12 @@ class Run:
                 "seconds > 0"
             )
             raise ConfigError(msg)
-        scope = st.scope
-        if scope is None or math.isinf(scope.deadline):
+        if st.deadline != math.inf:  # initialize, autostart or stop: _await
+            st.deadline = max(st.deadline, self._clock() + seconds)
+        elif st.scope is not None and st.scope.deadline != math.inf:  # reload
+            st.scope.deadline = max(st.scope.deadline, self._clock() + seconds)
+        else:  # resting: nothing to extend
             return
-        scope.deadline = max(scope.deadline, self._clock() + seconds)
         self._emit("extend", st.d.name, float(seconds))
 
     def _emit(self, event: str, driver: str | None, value: object) -> None:
@@ -1106,8 +1223,8 @@ class Run:
         """
         self._stop_cut = True
         for st in self._states.values():
-            if st.phase == "stop" and st.scope is not None:
-                st.scope.cancel()
+            if st.phase == "stop" and st.life is not None:
+                st.life.cancel()
 
     # -- report and logging --------------------------------------------------
 
