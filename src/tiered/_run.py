@@ -10,7 +10,13 @@ tier it starts the lifetime tasks, waits on two barriers (every initialize
 done, then every autostart done) and moves on.  Only the coordinator tells a
 driver to stop, which is how the reverse order and the exactly-once rule hold
 under any failure or cancellation: once a driver finished ``initialize`` it
-waits *shielded* for that word (see tests/test_rollback.py).
+waits *shielded* for that word (see tests/test_rollback.py).  While it waits
+at a barrier the coordinator also times out the drivers that overrun.
+
+Cost matters here: a daemon may have thousands of drivers, and every object a
+resting driver keeps alive is walked by each full garbage collection.  Hence
+slots, floats instead of small lists, and no per-driver timers
+(benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -583,14 +589,16 @@ class Run:
     async def _lifetime(self, st: _DriverState, tier: _Tier) -> None:
         """Initialize, autostart, rest, stop: one driver, one task.
 
-        Two cancel scopes span the whole life, so a generator driver may keep
+        Its cancel scopes span the whole life, so a generator driver may keep
         a cancel scope or task group open across its yield (see
         tests/test_run.py::test_generator_driver_holds_a_task_group_across_its_yield).
-        ``start`` carries the start deadline and the run's cancellation of a
-        driver still initializing.  ``life``, inside it, is shielded once
-        initialize is done, which keeps out ``start`` (even if it was cancelled
-        as initialize returned) and any outside cancellation; then it carries
-        the stop deadline.  See
+        ``start`` is what the run cancels to end a driver still starting: the
+        driver's own scope, or on trio, for a required driver, the scope of
+        its tier's nursery (_tier_host).  ``life``, inside it, is shielded
+        once initialize is done, which keeps out ``start`` (even if it was
+        cancelled as initialize returned) and any outside cancellation; the
+        coordinator cancels it when a stop overruns.  Deadlines are not on the
+        scopes: the coordinator enforces them (_await).  See
         tests/test_properties.py::test_driver_initialized_as_its_sibling_fails_is_stopped.
         """
         try:
