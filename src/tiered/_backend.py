@@ -27,7 +27,6 @@ Nothing here imports a backend that is not already running.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import AsyncIterator, Callable
     from contextlib import AbstractAsyncContextManager
     from types import TracebackType
@@ -138,6 +138,8 @@ def current_backend() -> Backend:
             trio.Cancelled,
             open_nursery=trio.open_nursery,
         )
+    import asyncio  # here: trio users need not pay for importing it
+
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # pragma: no cover - anyio knows only asyncio and trio

@@ -21,6 +21,19 @@ PosArgs = TypeVarTuple("PosArgs")
 class Context:
     """Handed to every hook of one driver, for one run.
 
+    Everything a driver may ask of the run goes through it::
+
+        @runtime.driver(requires=[secrets])
+        async def storage(ctx: tiered.Context) -> AsyncIterator[Pools]:
+            key = ctx.get(secrets)             # a declared requirement
+            ctx.status("activating pools")     # logged, reported, sent to systemd
+            pools = Pools(key)
+            while not await pools.try_activate():
+                ctx.extend_timeout(10)         # progress: 10 s more from now
+            ctx.start_soon(pools.monitor)      # cancelled before the stop code
+            yield pools
+            await pools.deactivate()
+
     Attributes:
         name: the driver's name.
         tier: the driver's tier (inferred ones resolved).
@@ -44,6 +57,9 @@ class Context:
     def get(self, dep: object) -> Any:
         """Return the value of a driver this one declared in ``requires``.
 
+        ``ctx.get(secrets)`` with the handle of a driver declared as
+        ``requires=[secrets]`` returns what ``secrets`` yielded, typed.
+
         Args:
             dep: the required driver: its name, its handle or its class.
 
@@ -66,13 +82,27 @@ class Context:
         :class:`StartupError`, or a running run is cancelled and leaving
         ``async with runtime.run()`` raises :class:`ShutdownError`.
 
+        Args:
+            fn: an async function; it is called as ``fn(*args)``.
+            *args: positional arguments for ``fn``.
+            name: the task's name, for debuggers and tracebacks (default:
+                the function's qualified name).
+
         Raises:
             UsageError: called from ``stop``, when background tasks are over.
         """
         self._run._start_background(self._state, fn, args, name)
 
     def status(self, text: str) -> None:
-        """Set a free-text status line: logged, kept in the report, sent to systemd."""
+        """Set a free-text status line: logged, kept in the report, sent to systemd.
+
+        Args:
+            text: one line saying what the driver is doing now, e.g.
+                ``"waiting for the pool to come online"``.
+
+        Raises:
+            ConfigError: ``text`` is not a str.
+        """
         self._run._set_status(self._state, text)
 
     def extend_timeout(self, seconds: float) -> None:
@@ -80,7 +110,11 @@ class Context:
 
         Like systemd's ``EXTEND_TIMEOUT_USEC``: it never shortens the current
         deadline, and applies to the phase running now (start-up, reload or
-        stop).
+        stop).  While a driver rests there is nothing to extend, and the call
+        does nothing.
+
+        Args:
+            seconds: the time, counted from now, the phase may still take.
 
         Raises:
             ConfigError: ``seconds`` is not a number > 0.

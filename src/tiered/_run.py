@@ -261,6 +261,9 @@ class Run:
     returns once all are up (or raises :class:`StartupError` after rolling
     back); leaving stops every started driver in reverse tier order.
 
+    Attributes:
+        plan: the checked :class:`Plan` this run executes.
+
     Example::
 
         async with runtime.run() as run:
@@ -1071,10 +1074,9 @@ class Run:
             )
             raise DependencyError(msg)
         if name not in d.requires:
-            needs = ", ".join(repr(r) for r in (*d.requires, name))
             msg = (
                 f"{who} asked for {name!r}, which is not in its requires; "
-                f"declare it: requires=({needs},)"
+                f"declare it: requires={(*d.requires, name)!r}"
             )
             raise DependencyError(msg)
         return self._states[name].value
@@ -1087,6 +1089,14 @@ class Run:
     def get(self, dep: str | Driver) -> Any: ...
     def get(self, dep: object) -> Any:
         """Return the value of a running driver.
+
+        Typed by what you pass: a handle from ``@runtime.driver`` gives the
+        type its function yields, a :class:`Driver` class gives an instance
+        of that class, a name gives ``Any``::
+
+            async with runtime.run() as run:
+                pool = run.get(storage)   # the handle: typed
+                pool = run.get("storage")  # the name: Any
 
         Args:
             dep: the driver's name, its handle or its class.
