@@ -1,102 +1,155 @@
-"""Start-up overhead of tiered against a hand-written anyio task group per tier.
+"""The benchmark suite of tiered (issue 5); ``make bench`` runs it.
 
-A first, small benchmark (issue 5 grows it): N no-op drivers in T tiers, one
-full start and stop, against the floor, the same work written by hand with one
-anyio task group per tier for start and one per tier, in reverse, for stop.
-Runs are interleaved in one process and compared as ratios of medians.
+Workloads: 1. overhead of 10,000 no-op drivers against hand-written floors
+and peers; 2. start-up latency of drivers that sleep, against the bound and
+the same sleeps by hand; 3. scaling from 100 to 100k drivers, time and memory;
+4. the peers (facet, aiomisc, dependency-injector, AsyncExitStack) take part
+in 1 and 2; 5. import time.  Writes ``latest.json`` and ``latest.md`` to
+``--out`` (default ``benchmarks/results``) and prints the Markdown.
 
-    python benchmarks/run.py [--drivers 10000] [--tiers 10] [--rounds 7]
+    python benchmarks/run.py [--quick] [--rounds N] [--only WORKLOAD ...]
+                             [--backends BACKEND ...] [--out DIR]
+
+See benchmarks/README.md for how to read the results.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import os
+import sys
 import time
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-import anyio
+import render
+import workloads
+from harness import BACKENDS
 
-import tiered
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
-
-BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {
-    "asyncio": ("asyncio", {}),
-    "uvloop": ("asyncio", {"use_uvloop": True}),
-    "trio": ("trio", {}),
-}
+WORKLOADS = ("overhead", "latency", "scaling", "importtime")
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
-def build(drivers: int, tiers: int) -> tiered.Runtime:
-    """A runtime of no-op generator drivers spread evenly over the tiers."""
-    rt = tiered.Runtime("bench")
-    for i in range(drivers):
-
-        async def noop(ctx: tiered.Context) -> Any:
-            yield None
-
-        rt.driver(name=f"d{i}", tier=i % tiers)(noop)
-    return rt
-
-
-async def with_tiered(rt: tiered.Runtime) -> None:
-    """One start and stop through tiered."""
-    async with rt.run():
-        pass
-
-
-async def by_hand(drivers: int, tiers: int) -> None:
-    """The floor: a task group per tier to start, one per tier to stop."""
-
-    async def start() -> None:
-        await anyio.lowlevel.checkpoint()
-
-    async def stop() -> None:
-        await anyio.lowlevel.checkpoint()
-
-    per_tier = drivers // tiers
-    for _ in range(tiers):
-        async with anyio.create_task_group() as tg:
-            for _ in range(per_tier):
-                tg.start_soon(start)
-    for _ in range(tiers):
-        async with anyio.create_task_group() as tg:
-            for _ in range(per_tier):
-                tg.start_soon(stop)
-
-
-def timed(
-    fn: Callable[..., Coroutine[Any, Any, None]],
-    args: tuple[Any, ...],
-    backend: tuple[str, dict[str, Any]],
-) -> float:
-    """Seconds one anyio.run of fn(*args) takes."""
-    name, options = backend
-    t0 = time.perf_counter()
-    anyio.run(fn, *args, backend=name, backend_options=options)
-    return time.perf_counter() - t0
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/run.py", description=(__doc__ or "").splitlines()[0]
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and one round: checks that everything runs, proves nothing",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"rounds of interleaved runs (default {workloads.FULL.rounds}, "
+        f"{workloads.FULL.big_rounds} for {workloads.FULL.big_size:,} drivers; "
+        "1 with --quick)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=WORKLOADS,
+        metavar="WORKLOAD",
+        help=f"run only these workloads ({', '.join(WORKLOADS)}); "
+        "the peers are part of overhead and latency",
+    )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=list(BACKENDS),
+        default=list(BACKENDS),
+        metavar="BACKEND",
+        help=f"event loops to run on ({', '.join(BACKENDS)}; default all)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="directory for latest.json and latest.md (default benchmarks/results)",
+    )
+    args = parser.parse_args(argv)
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print, per backend, the median times and the ratio to the floor."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--drivers", type=int, default=10_000)
-    parser.add_argument("--tiers", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args(argv)
-    rt = build(args.drivers, args.tiers)
-    print(f"{args.drivers} no-op drivers in {args.tiers} tiers, {args.rounds} rounds")
-    print(f"{'backend':<8} {'tiered':>10} {'by hand':>10} {'ratio':>7}")
-    for label, backend in BACKENDS.items():
-        ours: list[float] = []
-        floor: list[float] = []
-        for _ in range(args.rounds):  # interleaved, so drift hits both alike
-            ours.append(timed(with_tiered, (rt,), backend))
-            floor.append(timed(by_hand, (args.drivers, args.tiers), backend))
-        a, b = statistics.median(ours), statistics.median(floor)
-        print(f"{label:<8} {a * 1000:>8.1f}ms {b * 1000:>8.1f}ms {a / b:>6.2f}x")
+    """Run the chosen workloads, write the results, print the Markdown."""
+    args = parse(argv)
+    settings = workloads.QUICK if args.quick else workloads.FULL
+    if args.rounds is not None:
+        settings = settings.with_rounds(args.rounds)
+    chosen = args.only or list(WORKLOADS)
+    backends, missing = workloads.available_backends(args.backends)
+    began = time.perf_counter()
+
+    def progress(text: str) -> None:
+        print(
+            f"[{time.perf_counter() - began:6.1f}s] {text}", file=sys.stderr, flush=True
+        )
+
+    data: dict[str, Any] = {
+        "schema": 1,
+        "quick": args.quick,
+        "machine": render.machine(),
+        "settings": {
+            "rounds": settings.rounds,
+            "workloads": chosen,
+            "backends": [b.name for b in backends],
+            "backends_not_run": missing,
+        },
+        "subjects": {
+            s.key: {
+                "label": s.label,
+                "backends": sorted(s.backends),
+                "tiers": s.tiers,
+            }
+            for s in workloads.ALL_SUBJECTS
+        },
+    }
+    progress("verifying how each subject keeps the tiers")
+    data["verification"] = workloads.verification(settings, backends)
+    results: dict[str, Any] = {}
+    if "overhead" in chosen:
+        progress(f"overhead: {settings.overhead_drivers:,} drivers")
+        results["overhead"] = workloads.overhead(
+            settings.overhead_drivers,
+            settings.overhead_tiers,
+            settings.rounds,
+            backends,
+            progress,
+        )
+        progress(f"overhead: {settings.small_drivers:,} drivers, every peer")
+        results["overhead_small"] = workloads.overhead(
+            settings.small_drivers,
+            settings.small_tiers,
+            settings.rounds,
+            backends,
+            progress,
+        )
+    if "latency" in chosen:
+        progress("latency")
+        results["latency"] = workloads.latency(settings, backends, progress)
+    if "scaling" in chosen:
+        progress("scaling")
+        results["scaling"] = workloads.scaling(settings, backends, progress)
+    if "importtime" in chosen:
+        progress("import time")
+        results["importtime"] = workloads.importtime(settings.import_runs, progress)
+    data["workloads"] = results
+    data["goals"] = render.goals(results)
+    data["machine"]["load_average_at_end"] = list(os.getloadavg())
+    data["machine"]["duration_s"] = time.perf_counter() - began
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    text = render.markdown(data)
+    (args.out / "latest.json").write_text(json.dumps(data, indent=2) + "\n")
+    (args.out / "latest.md").write_text(text)
+    progress(f"wrote {args.out / 'latest.json'} and {args.out / 'latest.md'}")
+    print(text)
     return 0
 
 

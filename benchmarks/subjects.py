@@ -1,0 +1,245 @@
+"""tiered, the hand-written floors and an AsyncExitStack, as benchmark subjects.
+
+Each subject does a :class:`~harness.Plan`'s work: per driver, a start that
+sleeps the plan's seconds (nothing at all for a no-op driver) and a stop that
+does nothing.  Objects are built before the clock starts; the clock covers
+everything from there until every driver has stopped: for tiered, planning
+(validation) included, with the default timeouts on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack, asynccontextmanager
+from time import perf_counter
+from typing import TYPE_CHECKING
+
+import anyio
+from harness import BEGIN, READY, STOP, Plan, Subject, Timing
+
+import tiered
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from harness import Trace
+
+ALL = frozenset({"asyncio", "uvloop", "trio"})
+
+
+# -- tiered ----------------------------------------------------------------------
+
+
+def tiered_driver(
+    tier: int, delay: float, trace: Trace | None
+) -> Callable[[tiered.Context], AsyncIterator[None]]:
+    """One generator driver: sleeps ``delay`` while it initializes."""
+
+    async def driver(ctx: tiered.Context) -> AsyncIterator[None]:
+        if trace is not None:
+            trace.append((tier, BEGIN))
+        if delay:
+            await anyio.sleep(delay)
+        if trace is not None:
+            trace.append((tier, READY))
+        yield None
+        if trace is not None:
+            trace.append((tier, STOP))
+
+    return driver
+
+
+def tiered_functions(
+    plan: Plan,
+) -> list[tuple[str, int, Callable[[tiered.Context], AsyncIterator[None]]]]:
+    """(name, tier, function) of every driver: the user's code, not tiered's."""
+    return [
+        (f"t{t}d{i}", t, tiered_driver(t, delay, plan.trace))
+        for t, delays in enumerate(plan.tiers)
+        for i, delay in enumerate(delays)
+    ]
+
+
+def tiered_runtime(
+    functions: list[tuple[str, int, Callable[[tiered.Context], AsyncIterator[None]]]],
+) -> tiered.Runtime:
+    """Declare the drivers, with explicit tiers and the default timeouts."""
+    rt = tiered.Runtime("bench")
+    for name, tier, fn in functions:
+        rt.driver(name=name, tier=tier)(fn)
+    return rt
+
+
+async def run_tiered(plan: Plan) -> Timing:
+    """``async with runtime.run()``: plan, start every tier, stop in reverse."""
+    rt = tiered_runtime(tiered_functions(plan))
+    t0 = perf_counter()
+    async with rt.run():
+        t1 = perf_counter()
+    t2 = perf_counter()
+    return Timing(t1 - t0, t2 - t1)
+
+
+# -- the anyio floor: a task group per tier, by hand ----------------------------
+
+
+async def _anyio_start(tier: int, delay: float, trace: Trace | None) -> None:
+    if trace is not None:
+        trace.append((tier, BEGIN))
+    if delay:
+        await anyio.sleep(delay)
+    if trace is not None:
+        trace.append((tier, READY))
+
+
+async def _plain_stop(tier: int, trace: Trace | None) -> None:
+    if trace is not None:
+        trace.append((tier, STOP))
+
+
+async def run_anyio_floor(plan: Plan) -> Timing:
+    """One anyio task group per tier to start, one per tier in reverse to stop."""
+    trace = plan.trace
+    t0 = perf_counter()
+    for t, delays in enumerate(plan.tiers):
+        async with anyio.create_task_group() as tg:
+            for delay in delays:
+                tg.start_soon(_anyio_start, t, delay, trace)
+    t1 = perf_counter()
+    for t in reversed(range(len(plan.tiers))):
+        async with anyio.create_task_group() as tg:
+            for _ in plan.tiers[t]:
+                tg.start_soon(_plain_stop, t, trace)
+    t2 = perf_counter()
+    return Timing(t1 - t0, t2 - t1)
+
+
+# -- the native floor: asyncio.TaskGroup or a trio nursery per tier -------------
+
+
+async def _asyncio_start(tier: int, delay: float, trace: Trace | None) -> None:
+    if trace is not None:
+        trace.append((tier, BEGIN))
+    if delay:
+        await asyncio.sleep(delay)
+    if trace is not None:
+        trace.append((tier, READY))
+
+
+async def _native_asyncio(plan: Plan) -> Timing:
+    trace = plan.trace
+    t0 = perf_counter()
+    for t, delays in enumerate(plan.tiers):
+        async with asyncio.TaskGroup() as tg:
+            for delay in delays:
+                tg.create_task(_asyncio_start(t, delay, trace))
+    t1 = perf_counter()
+    for t in reversed(range(len(plan.tiers))):
+        async with asyncio.TaskGroup() as tg:
+            for _ in plan.tiers[t]:
+                tg.create_task(_plain_stop(t, trace))
+    t2 = perf_counter()
+    return Timing(t1 - t0, t2 - t1)
+
+
+async def _native_trio(plan: Plan) -> Timing:
+    import trio
+
+    async def start(tier: int, delay: float) -> None:
+        if trace is not None:
+            trace.append((tier, BEGIN))
+        if delay:
+            await trio.sleep(delay)
+        if trace is not None:
+            trace.append((tier, READY))
+
+    trace = plan.trace
+    t0 = perf_counter()
+    for t, delays in enumerate(plan.tiers):
+        async with trio.open_nursery() as nursery:
+            for delay in delays:
+                nursery.start_soon(start, t, delay)
+    t1 = perf_counter()
+    for t in reversed(range(len(plan.tiers))):
+        async with trio.open_nursery() as nursery:
+            for _ in plan.tiers[t]:
+                nursery.start_soon(_plain_stop, t, trace)
+    t2 = perf_counter()
+    return Timing(t1 - t0, t2 - t1)
+
+
+async def run_native_floor(plan: Plan) -> Timing:
+    """The loop's own structured concurrency, one group per tier, no anyio."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # not on asyncio: on trio
+        return await _native_trio(plan)
+    return await _native_asyncio(plan)
+
+
+# -- contextlib.AsyncExitStack: one driver after another ------------------------
+
+
+@asynccontextmanager
+async def _exitstack_driver(
+    tier: int, delay: float, trace: Trace | None
+) -> AsyncIterator[None]:
+    if trace is not None:
+        trace.append((tier, BEGIN))
+    if delay:
+        await anyio.sleep(delay)
+    if trace is not None:
+        trace.append((tier, READY))
+    yield None
+    if trace is not None:
+        trace.append((tier, STOP))
+
+
+async def run_exitstack(plan: Plan) -> Timing:
+    """Enter each driver in tier order, leave in reverse: a typical lifespan."""
+    drivers = [
+        _exitstack_driver(t, delay, plan.trace)
+        for t, delays in enumerate(plan.tiers)
+        for delay in delays
+    ]
+    t0 = perf_counter()
+    async with AsyncExitStack() as stack:
+        for cm in drivers:
+            await stack.enter_async_context(cm)
+        t1 = perf_counter()
+    t2 = perf_counter()
+    return Timing(t1 - t0, t2 - t1)
+
+
+TIERED = Subject(
+    "tiered",
+    "tiered",
+    run_tiered,
+    ALL,
+    "`async with runtime.run()`; explicit tiers, default timeouts (90 s) on.",
+)
+ANYIO_FLOOR = Subject(
+    "anyio_floor",
+    "anyio floor (by hand)",
+    run_anyio_floor,
+    ALL,
+    "By hand: one anyio task group per tier to start, one per tier in reverse "
+    "to stop; no timeouts, no rollback, no report.",
+)
+NATIVE_FLOOR = Subject(
+    "native_floor",
+    "native floor (TaskGroup / nursery)",
+    run_native_floor,
+    ALL,
+    "By hand without anyio: asyncio.TaskGroup (asyncio, uvloop) or a trio "
+    "nursery per tier, as the anyio floor.",
+)
+EXITSTACK = Subject(
+    "exitstack",
+    "contextlib.AsyncExitStack",
+    run_exitstack,
+    ALL,
+    "One async context manager per driver, entered in tier order and left in "
+    "reverse. Order is kept, but nothing runs concurrently: no concurrent "
+    "start within a tier, no timeouts.",
+)
