@@ -1,0 +1,447 @@
+"""``Recorder``: an ordered log of what driver hooks did, with assertions."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, NoReturn, Protocol, TypeAlias
+
+import anyio
+
+from .._exceptions import Skip
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+__all__ = ["Event", "Kind", "Phase", "Recorder"]
+
+#: A phase of a driver, as :class:`Event` records it: the four hooks, and
+#: ``"background"`` for a background task (``ctx.start_soon``).
+Phase: TypeAlias = Literal["initialize", "autostart", "reload", "stop", "background"]
+
+#: What happened: a phase began, or ended in one of four ways.
+Kind: TypeAlias = Literal["begin", "end", "fail", "skip", "cancel"]
+
+PHASES: tuple[Phase, ...] = ("initialize", "autostart", "reload", "stop", "background")
+_OUTCOMES: frozenset[str] = frozenset({"end", "fail", "skip", "cancel"})
+
+
+class _Named(Protocol):
+    """What a recording needs to know about a driver: ``tiered.Context`` has it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def tier(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a :class:`Recorder`: a phase of a driver began or ended.
+
+    Attributes:
+        driver: the driver's name.
+        tier: the driver's tier.
+        phase: ``"initialize"``, ``"autostart"``, ``"reload"``, ``"stop"`` or
+            ``"background"``.
+        kind: ``"begin"``, or how the phase ended: ``"end"`` (returned),
+            ``"fail"`` (raised), ``"skip"`` (raised :class:`tiered.Skip`) or
+            ``"cancel"`` (was cancelled: a timeout, a failed sibling, a stop).
+        at: ``anyio.current_time()`` when it was recorded (virtual under a
+            trio ``MockClock``).
+        detail: for ``"fail"`` and ``"skip"``, the exception as
+            ``"Type: message"``.
+
+    Example::
+
+        >>> event = Event("storage", 1, "autostart", "fail", 2.0, "OSError: no pool")
+        >>> str(event)
+        'storage.autostart fail (OSError: no pool)'
+    """
+
+    driver: str
+    tier: int
+    phase: Phase
+    kind: Kind
+    at: float
+    detail: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.driver}.{self.phase} {self.kind}"
+        return f"{text} ({self.detail})" if self.detail else text
+
+
+class Recorder:
+    """An ordered log of driver phases, with assertions that read like the contract.
+
+    Drivers write to it (:class:`~tiered.testing.FaultyDriver` does when given
+    ``recorder=``; a hand-written driver wraps a hook in :meth:`phase`).
+    Recording never awaits, so the order of :attr:`events` is the order in
+    which things happened, even when virtual time does not move.
+
+    Each ``assert_*`` method raises :class:`AssertionError` with a message that
+    says what was expected and shows the whole log; pytest hides the methods'
+    own frames from the traceback.
+
+    Example::
+
+        recorder = Recorder()
+        runtime = tiered.Runtime("t")
+        runtime.add(FaultyDriver("secrets", tier=0, recorder=recorder))
+        runtime.add(FaultyDriver("storage", tier=1, recorder=recorder))
+        async with runtime.run():
+            recorder.assert_started_before("secrets", "storage")
+        recorder.assert_stopped_in_reverse()
+        recorder.assert_stopped_exactly_once()
+
+    Attributes:
+        events: every :class:`Event`, in the order recorded.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __repr__(self) -> str:
+        return f"<tiered.testing.Recorder with {len(self.events)} event(s)>"
+
+    # -- recording -------------------------------------------------------------
+
+    def record(self, ctx: _Named, phase: Phase, kind: Kind, detail: str = "") -> Event:
+        """Append one event now and return it.
+
+        Args:
+            ctx: the hook's :class:`tiered.Context` (anything with ``name``
+                and ``tier``).
+            phase: the phase it is about.
+            kind: ``"begin"``, ``"end"``, ``"fail"``, ``"skip"`` or ``"cancel"``.
+            detail: free text, shown in the log.
+
+        Example::
+
+            async def initialize(self, ctx: tiered.Context) -> None:
+                recorder.record(ctx, "initialize", "begin")
+        """
+        event = Event(ctx.name, ctx.tier, phase, kind, anyio.current_time(), detail)
+        self.events.append(event)
+        return event
+
+    @contextmanager
+    def phase(self, ctx: _Named, phase: Phase) -> Iterator[None]:
+        """Record ``phase`` of a driver around a block: its begin, then how it ended.
+
+        The block ending normally records ``"end"``; raising :class:`tiered.Skip`
+        records ``"skip"``, being cancelled records ``"cancel"`` and any other
+        exception ``"fail"``.  The exception propagates unchanged.
+
+        Example::
+
+            class Storage(tiered.Driver):
+                async def initialize(self, ctx: tiered.Context) -> None:
+                    with recorder.phase(ctx, "initialize"):
+                        await mount_pools()
+        """
+        self.record(ctx, phase, "begin")
+        try:
+            yield
+        except Skip as exc:
+            self.record(ctx, phase, "skip", _describe(exc))
+            raise
+        except BaseException as exc:
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                self.record(ctx, phase, "cancel")
+            else:
+                self.record(ctx, phase, "fail", _describe(exc))
+            raise
+        else:
+            self.record(ctx, phase, "end")
+
+    def clear(self) -> None:
+        """Forget every event, to record a second run on a clean log."""
+        self.events.clear()
+
+    # -- reading ---------------------------------------------------------------
+
+    def of(self, driver: str) -> list[Event]:
+        """The events of one driver, in order.
+
+        Example::
+
+            >>> Recorder().of("storage")
+            []
+        """
+        return [e for e in self.events if e.driver == driver]
+
+    def count(self, driver: str, phase: Phase, kind: Kind = "begin") -> int:
+        """How many times ``phase`` of ``driver`` began (or ended as ``kind``).
+
+        Example::
+
+            assert recorder.count("storage", "stop") == 1
+        """
+        return sum(
+            1
+            for e in self.events
+            if e.driver == driver and e.phase == phase and e.kind == kind
+        )
+
+    def started(self) -> list[str]:
+        """The drivers that came up, in the order they came up.
+
+        A driver is up once its ``initialize`` ended, and its ``autostart``
+        too if one began.
+
+        Example::
+
+            assert recorder.started()[-1] == "qemu"
+        """
+        up = {d: i for d in self._drivers() if (i := self._up_index(d)) is not None}
+        return sorted(up, key=up.__getitem__)
+
+    def stopped(self) -> list[str]:
+        """The drivers whose ``stop`` began, in the order they began to stop.
+
+        Example::
+
+            assert recorder.stopped()[0] == "qemu"
+        """
+        begun = {
+            d: i
+            for d in self._drivers()
+            if (i := self._first(d, "stop", "begin")) is not None
+        }
+        return sorted(begun, key=begun.__getitem__)
+
+    def format(self) -> str:
+        """The log as text, one numbered event a line; failure messages show it.
+
+        Times are seconds since the first event.
+
+        Example::
+
+            print(recorder.format())
+        """
+        if not self.events:
+            return "recorded events: none"
+        t0 = self.events[0].at
+        width = max(len(f"{e.driver}.{e.phase}") for e in self.events)
+        lines = [f"recorded events ({len(self.events)}):"]
+        for i, e in enumerate(self.events):
+            what = f"{e.driver}.{e.phase}".ljust(width)
+            line = f"  #{i:<4}{e.at - t0:8.3f}s  tier {e.tier}  {what}  {e.kind}"
+            lines.append(f"{line}  ({e.detail})" if e.detail else line)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+    # -- assertions ------------------------------------------------------------
+
+    def assert_started(self, *drivers: str) -> None:
+        """Assert that each driver came up (``initialize``, and ``autostart``, ended).
+
+        Example::
+
+            recorder.assert_started("secrets", "storage")
+        """
+        __tracebackhide__ = True
+        self._need(drivers, "assert_started")
+        for d in drivers:
+            if self._up_index(d) is None:
+                self._fail(f"expected {d!r} to come up, but {self._story(d)}")
+
+    def assert_started_before(self, first: str, second: str) -> None:
+        """Assert that ``first`` was up before ``second`` began to initialize.
+
+        Drivers of one tier start concurrently, so this holds across tiers,
+        never within one.
+
+        Example::
+
+            recorder.assert_started_before("storage", "qemu")
+        """
+        __tracebackhide__ = True
+        up = self._up_index(first)
+        if up is None:
+            self._fail(
+                f"expected {first!r} to be up before {second!r} began to "
+                f"initialize, but {self._story(first)}"
+            )
+        begin = self._first(second, "initialize", "begin")
+        if begin is None:
+            self._fail(
+                f"expected {first!r} to be up before {second!r} began to "
+                f"initialize, but {second!r} never began to initialize"
+            )
+        if begin < up:
+            self._fail(
+                f"expected {first!r} to be up before {second!r} began to "
+                f"initialize, but {second!r} began to initialize at #{begin}, "
+                f"before {first!r} was up at #{up}"
+            )
+
+    def assert_not_started(self, *drivers: str) -> None:
+        """Assert that none of the drivers began to initialize.
+
+        Example::
+
+            recorder.assert_not_started("qemu")  # its tier never began
+        """
+        __tracebackhide__ = True
+        self._need(drivers, "assert_not_started")
+        for d in drivers:
+            begin = self._first(d, "initialize", "begin")
+            if begin is not None:
+                self._fail(
+                    f"expected {d!r} not to start, but it began to initialize at #{begin}"
+                )
+
+    def assert_stopped_in_reverse(self, *drivers: str) -> None:
+        """Assert that tiers stopped in reverse: each tier finished stopping first.
+
+        For every two drivers that stopped (of ``drivers``, or all of them)
+        in tiers ``i < j``, the ``stop`` of the tier-``j`` driver ended before
+        the ``stop`` of the tier-``i`` driver began.  Drivers of one tier stop
+        concurrently, in any order.  Fails when no driver stopped at all.
+
+        Example::
+
+            recorder.assert_stopped_in_reverse()
+        """
+        __tracebackhide__ = True
+        names = drivers or tuple(self.stopped())
+        if not names:
+            self._fail(
+                "expected drivers to stop in reverse tier order, but none stopped"
+            )
+        spans: dict[str, tuple[int, int, int | None]] = {}
+        for d in names:
+            begin = self._first(d, "stop", "begin")
+            if begin is None:
+                self._fail(
+                    f"expected {d!r} to stop in reverse tier order, but it never stopped"
+                )
+            spans[d] = (self._tier(d), begin, self._first_after(d, "stop", begin))
+        for low, (tier_low, begin_low, _) in spans.items():
+            for high, (tier_high, _, end_high) in spans.items():
+                if tier_high > tier_low and (end_high is None or end_high > begin_low):
+                    when = (
+                        "was still stopping"
+                        if end_high is None
+                        else f"had not finished stopping (it did at #{end_high})"
+                    )
+                    self._fail(
+                        f"expected tier {tier_high} to stop before tier {tier_low}, but "
+                        f"{low!r} (tier {tier_low}) began to stop at #{begin_low} while "
+                        f"{high!r} (tier {tier_high}) {when}"
+                    )
+
+    def assert_stopped_exactly_once(self, *drivers: str) -> None:
+        """Assert that each driver's ``stop`` began exactly once.
+
+        Without arguments: every driver whose ``initialize`` ended, which is
+        what tiered promises to stop exactly once, also when start-up rolls
+        back.  Fails when there is no such driver.
+
+        Example::
+
+            recorder.assert_stopped_exactly_once()
+            recorder.assert_stopped_exactly_once("secrets")
+        """
+        __tracebackhide__ = True
+        names = drivers or tuple(
+            d
+            for d in self._drivers()
+            if self._first(d, "initialize", "end") is not None
+        )
+        if not names:
+            self._fail(
+                "expected every initialized driver to stop exactly once, but no "
+                "driver finished initialize"
+            )
+        for d in names:
+            times = self.count(d, "stop")
+            if times != 1:
+                self._fail(
+                    f"expected {d!r} to stop exactly once, but it stopped {times} times"
+                )
+
+    def assert_not_stopped(self, *drivers: str) -> None:
+        """Assert that none of the drivers began to stop.
+
+        Example::
+
+            recorder.assert_not_stopped("storage")  # its initialize failed
+        """
+        __tracebackhide__ = True
+        self._need(drivers, "assert_not_stopped")
+        for d in drivers:
+            begin = self._first(d, "stop", "begin")
+            if begin is not None:
+                self._fail(
+                    f"expected {d!r} not to stop, but it began to stop at #{begin}"
+                )
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _drivers(self) -> list[str]:
+        return list(dict.fromkeys(e.driver for e in self.events))
+
+    def _tier(self, driver: str) -> int:
+        return next(e.tier for e in self.events if e.driver == driver)
+
+    def _first(self, driver: str, phase: str, kind: str) -> int | None:
+        for i, e in enumerate(self.events):
+            if e.driver == driver and e.phase == phase and e.kind == kind:
+                return i
+        return None
+
+    def _first_after(self, driver: str, phase: str, after: int) -> int | None:
+        """Where the phase that began at ``after`` ended, however it ended."""
+        for i in range(after + 1, len(self.events)):
+            e = self.events[i]
+            if e.driver == driver and e.phase == phase and e.kind in _OUTCOMES:
+                return i
+        return None
+
+    def _up_index(self, driver: str) -> int | None:
+        init = self._first(driver, "initialize", "end")
+        if init is None:
+            return None
+        auto = self._first(driver, "autostart", "begin")
+        if auto is None:
+            return init
+        return self._first(driver, "autostart", "end")
+
+    def _story(self, driver: str) -> str:
+        """Why ``driver`` is not up, in a few words, pointing into the log."""
+        if not self.of(driver):
+            return f"{driver!r} recorded nothing"
+        for phase in ("initialize", "autostart"):
+            begin = self._first(driver, phase, "begin")
+            if begin is None:
+                if phase == "initialize":
+                    return f"{driver!r} never began to initialize"
+                continue
+            end = self._first_after(driver, phase, begin)
+            if end is None:
+                return f"the {phase} of {driver!r} began at #{begin} and has not ended"
+            event = self.events[end]
+            if event.kind != "end":
+                why = f" ({event.detail})" if event.detail else ""
+                return f"the {phase} of {driver!r} ended in {event.kind} at #{end}{why}"
+        return f"{driver!r} came up"  # pragma: no cover - only asked when it did not
+
+    def _need(self, drivers: Iterable[str], method: str) -> None:
+        if not tuple(drivers):
+            msg = f"Recorder.{method}() needs at least one driver name"
+            raise TypeError(msg)
+
+    def _fail(self, message: str) -> NoReturn:
+        __tracebackhide__ = True
+        msg = f"{message}\n{self.format()}"
+        raise AssertionError(msg)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
