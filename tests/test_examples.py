@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -38,3 +39,41 @@ def test_small_daemon_runs_and_reports(backend: str, tmp_path: Path) -> None:
     assert root.tag.endswith("svg")
     for name in ("secrets", "network", "storage", "qemu"):
         assert name in svg.read_text()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="systemd and SIGTERM are POSIX")
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def test_serve_daemon_speaks_to_systemd(backend: str, tmp_path: Path) -> None:
+    """examples/serve_daemon.py sends READY=1 once up and exits 0 on SIGTERM."""
+    import signal
+    import socket
+
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(30)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "examples" / "serve_daemon.py"),
+                "--backend",
+                backend,
+            ],
+            env={**os.environ, "NOTIFY_SOCKET": str(path)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            messages: list[str] = []
+            while not messages or not messages[-1].startswith("READY=1"):
+                messages.append(sock.recv(4096).decode())
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 0, err
+    assert "STATUS=tier 2 up" in messages
+    assert "qemu (tier 2) stopped" in err

@@ -94,6 +94,22 @@ class DriverHandle(Generic[T_co]):
 
     Pass it to ``requires`` and to ``ctx.get()`` / ``run.get()``;
     ``ctx.get(handle)`` is typed as what the driver function yields.
+
+    Example::
+
+        @runtime.driver(tier=0)
+        async def secrets(ctx: tiered.Context) -> AsyncIterator[SecretStore]:
+            yield SecretStore()
+
+        @runtime.driver(requires=(secrets,))
+        async def storage(ctx: tiered.Context) -> AsyncIterator[Pools]:
+            store = ctx.get(secrets)  # a SecretStore, to a type checker
+            yield Pools(store)
+
+        secrets.name  # 'secrets'
+
+    Attributes:
+        name: the driver's name.
     """
 
     __slots__ = ("_owner", "name")

@@ -61,6 +61,15 @@ class StartupError(ExceptionGroup[Exception], TieredError):
     Every driver whose ``initialize`` had completed was stopped before this is
     raised.  It holds one exception per failed driver, each with a PEP 678
     note naming the driver, its tier and the phase.
+
+    Example::
+
+        try:
+            async with runtime.run() as run:
+                ...
+        except* tiered.DriverTimeout as group:  # only the timeouts
+            for exc in group.exceptions:
+                print(exc, exc.__notes__)  # ["driver 'pool' (tier 1), phase autostart"]
     """
 
     def derive(self, excs: Sequence[Exception]) -> Self:  # type: ignore[override]
@@ -88,6 +97,14 @@ class Skip(Exception):
     does not apply here (no hardware, feature disabled).  The run goes on;
     drivers that require a skipped driver are skipped if optional and fail
     the start-up otherwise.
+
+    Example::
+
+        @runtime.driver(tier=2, optional=True)
+        async def kvm(ctx: tiered.Context) -> AsyncIterator[str]:
+            if not await anyio.Path("/dev/kvm").exists():
+                raise tiered.Skip("/dev/kvm is missing")
+            yield "kvm"
 
     Args:
         reason: why the driver skipped itself; shown in logs and the report.

@@ -23,7 +23,18 @@ __all__ = ["Plan", "PlannedDriver"]
 
 @dataclass(frozen=True, slots=True)
 class PlannedDriver:
-    """One driver of a :class:`Plan`: its tier and requirements resolved."""
+    """One driver of a :class:`Plan`: its tier and requirements resolved.
+
+    Attributes:
+        name: the driver's name.
+        tier: its tier, inferred ones resolved.
+        requires: the names of the drivers it requires.
+        optional: whether its failure is tolerated.
+        start_timeout: seconds for ``initialize`` plus ``autostart``, the
+            runtime's default applied; ``math.inf`` when unbounded.
+        stop_timeout: seconds for ``stop``, the same way.
+        inferred: true when the tier was inferred from ``requires``.
+    """
 
     name: str
     tier: int
@@ -40,6 +51,17 @@ class PlannedDriver:
 @dataclass(frozen=True, slots=True)
 class Plan:
     """A validated runtime: what :meth:`Runtime.check` returns.
+
+    Making a plan is pure and synchronous: nothing starts.  ``tiered check``
+    prints :meth:`to_text`, ``tiered graph`` :meth:`to_mermaid` or
+    :meth:`to_dot`.
+
+    Example::
+
+        plan = runtime.check()  # raises ConfigError for an invalid runtime
+        plan.tiers  # (('secrets', 'network'), ('storage',), ('qemu',))
+        plan.drivers["storage"].requires  # ('secrets',)
+        print(plan)  # the same text as `tiered check`
 
     Attributes:
         name: the runtime's name.

@@ -58,6 +58,12 @@ class Runtime:
 
         async with runtime.run() as run:
             ...
+
+    Attributes:
+        name: the name given.
+        start_timeout: the default ``start_timeout`` of its drivers, in
+            seconds, or ``None`` for no limit.
+        stop_timeout: the default ``stop_timeout`` of its drivers.
     """
 
     def __init__(

@@ -136,6 +136,14 @@ async def aserve(
 
     The async form of :func:`serve`, to embed tiered in a program that
     already runs an event loop.  Must run in the main thread (signals).
+    Unlike :func:`serve`, it raises instead of returning an exit status.
+
+    Example::
+
+        async def main() -> None:
+            await tiered.aserve(runtime, report="run.svg")
+
+        anyio.run(main, backend="trio")
 
     Args:
         runtime: the runtime to run.

@@ -127,6 +127,12 @@ def run_from(source: object, /) -> Run:
     ``run_from(request).get(Storage)`` returns a ``Storage``, where
     ``request.state.tiered.get(Storage)`` is ``Any`` to a type checker.
 
+    Example::
+
+        async def list_items(request: Request) -> JSONResponse:
+            cache = tiered.asgi.run_from(request).get(Cache)  # typed: a Cache
+            return JSONResponse(cache.stock)
+
     Args:
         source: a Starlette or FastAPI ``Request`` or ``WebSocket`` (anything
             with an ASGI ``scope`` attribute), or an ASGI scope.
