@@ -177,11 +177,14 @@ async def aserve(
             try:
                 with ctl.startup:
                     async with run:
-                        ctl.phase = "running" if ctl.phase == "starting" else ctl.phase
-                        notify.ready(status=_summary(run.report))
-                        interval = watchdog_interval()
-                        if interval is not None and notify.enabled:
-                            tg.start_soon(_watchdog, notify, interval)
+                        # a SIGTERM as the last tier came up has begun the
+                        # stop already: no READY=1 after its STOPPING=1
+                        if ctl.phase == "starting":
+                            ctl.phase = "running"
+                            notify.ready(status=_summary(run.report))
+                            interval = watchdog_interval()
+                            if interval is not None and notify.enabled:
+                                tg.start_soon(_watchdog, notify, interval)
                         try:
                             await ctl.stop.wait()
                         finally:  # asked to stop, or a background task crashed
