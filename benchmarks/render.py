@@ -277,6 +277,51 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+README_BEGIN = "<!-- benchmarks: written by benchmarks/run.py, do not edit -->"
+README_END = "<!-- end of benchmarks -->"
+
+
+def readme_summary(data: dict[str, Any]) -> str:
+    """The README's excerpt of a run: the goals and workload 1's ratios."""
+    m = data["machine"]
+    lines = [
+        README_BEGIN,
+        f"Measured by `make bench` on {m['date'][:10]} ({m['cpu']}, {m['cores']} "
+        f"cores, {m['python']}); the whole run is in "
+        "[benchmarks/results/latest.md](benchmarks/results/latest.md).",
+        "",
+    ]
+    lines += _table(
+        ["goal", "this run", "met"],
+        ([g["goal"], g["detail"], _met(g)] for g in data["goals"]),
+    )
+    o = data["workloads"].get("overhead")
+    if o is not None:
+        backends = _backends(o)
+        rows = []
+        for base in ("anyio_floor", "facet", "aiomisc"):
+            row = [f"tiered ÷ {LABELS.get(base, base).split(' (')[0]}"]
+            for b in backends:
+                r = o["backends"][b]["tiered_vs"].get(base)
+                row.append(_ratio(r) if r else "—")
+            rows.append(row)
+        lines += [
+            "",
+            f"{o['drivers']:,} no-op drivers in {o['tiers']} tiers, one start and "
+            "stop (lower is faster):",
+            "",
+            *_table(["time ratio", *backends], rows),
+        ]
+    return "\n".join([*lines, README_END]) + "\n"
+
+
+def replace_readme_summary(readme: str, summary: str) -> str:
+    """``readme`` with its benchmarks excerpt replaced by ``summary``."""
+    begin = readme.index(README_BEGIN)
+    end = readme.index(README_END) + len(README_END) + 1
+    return readme[:begin] + summary + readme[end:]
+
+
 def _load(values: list[float] | None) -> str:
     return " ".join(f"{x:.2f}" for x in values) if values else "?"
 

@@ -149,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "latest.json").write_text(json.dumps(data, indent=2) + "\n")
     (args.out / "latest.md").write_text(text)
     progress(f"wrote {args.out / 'latest.json'} and {args.out / 'latest.md'}")
+    if args.out == DEFAULT_OUT and not args.quick and set(chosen) == set(WORKLOADS):
+        readme = render.ROOT / "README.md"
+        summary = render.readme_summary(data)
+        readme.write_text(render.replace_readme_summary(readme.read_text(), summary))
+        progress(f"updated the benchmarks excerpt in {readme}")
     print(text)
     return 0
 

@@ -215,3 +215,17 @@ def test_only_and_backends_narrow_the_run(tmp_path: Path) -> None:
     met = {g["id"]: g["met"] for g in data["goals"]}
     assert met["overhead"] is None  # not measured
     assert isinstance(met["latency"], bool)
+
+
+def test_readme_shows_the_committed_results() -> None:
+    """The README's excerpt is what benchmarks/run.py wrote from latest.json."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import render
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    data = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    expected = render.readme_summary(data)
+    assert render.replace_readme_summary(readme, expected) == readme
+    assert expected in readme
