@@ -10,6 +10,7 @@ everything from there until every driver has stopped: for tiered, planning
 from __future__ import annotations
 
 import asyncio
+import gc
 from contextlib import AsyncExitStack, asynccontextmanager
 from time import perf_counter
 from typing import TYPE_CHECKING
@@ -78,6 +79,21 @@ async def run_tiered(plan: Plan) -> Timing:
         t1 = perf_counter()
     t2 = perf_counter()
     return Timing(t1 - t0, t2 - t1)
+
+
+async def run_tiered_no_gc(plan: Plan) -> Timing:
+    """As :func:`run_tiered`, with the cyclic garbage collector off meanwhile.
+
+    Not a way to run tiered: a control for the scaling workload, to show how
+    much of the growth of time per driver with size is the collector's.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return await run_tiered(plan)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # -- the anyio floor: a task group per tier, by hand ----------------------------
@@ -217,6 +233,14 @@ TIERED = Subject(
     run_tiered,
     ALL,
     "`async with runtime.run()`; explicit tiers, default timeouts (90 s) on.",
+)
+TIERED_NO_GC = Subject(
+    "tiered_no_gc",
+    "tiered, garbage collector off (a control)",
+    run_tiered_no_gc,
+    ALL,
+    "tiered as above, with gc.disable() around the run: a control that shows "
+    "what of the scaling is the cyclic garbage collector's.",
 )
 ANYIO_FLOOR = Subject(
     "anyio_floor",

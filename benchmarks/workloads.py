@@ -265,7 +265,7 @@ def _vs_constant(values: Sequence[float], bound: float) -> dict[str, Any]:
 # -- 3. scaling ------------------------------------------------------------------
 
 
-SCALED = (subjects.TIERED, subjects.ANYIO_FLOOR)
+SCALED = (subjects.TIERED, subjects.TIERED_NO_GC, subjects.ANYIO_FLOOR)
 
 
 def scaling(
