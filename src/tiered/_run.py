@@ -753,6 +753,7 @@ class Run:
                 # wrapping it (tests/test_rollback.py::test_base_exception_in_a_hook)
                 self._interrupt = self._interrupt or reraise
         finally:
+            st.deadline = math.inf  # ended early too: nothing left to time out
             # counted in _spawn; _join waits for the last one
             st.task = None
             self._alive -= 1
