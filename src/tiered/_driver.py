@@ -175,18 +175,23 @@ def check_tier(tier: object, name: str) -> int | None:
 def check_timeout(value: object, name: str, what: str) -> float | None:
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or math.isnan(value)
-        or value <= 0
-    ):
+    seconds = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond any float
+            msg = (
+                f"driver {name!r} has {what}={value!r}, more seconds than a "
+                "float holds; use math.inf for no limit"
+            )
+            raise ConfigError(msg) from None
+    if math.isnan(seconds) or seconds <= 0:
         msg = (
             f"driver {name!r} has {what}={value!r}; a timeout is a number of "
             "seconds > 0, math.inf for no limit, or None for the runtime's default"
         )
         raise ConfigError(msg)
-    return float(value)
+    return seconds
 
 
 def check_requires(requires: object, name: str) -> tuple[Requirement, ...]:

@@ -21,11 +21,12 @@ slots, floats instead of small lists, and no per-driver timers
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from contextlib import asynccontextmanager, nullcontext
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast, overload
 
 import anyio
 
@@ -975,30 +976,47 @@ class Run:
                 "reload, and end before stop runs"
             )
             raise UsageError(msg)
+        # called now, as anyio's start_soon does, so a mistake fails here,
+        # in the hook that made it, rather than later in the task
+        given = cast("object", fn)  # typed as a function; users pass anything
+        if inspect.iscoroutine(given):
+            given.close()  # never awaited: no RuntimeWarning on top of the error
+            msg = (
+                f"{st.d.name} (tier {st.d.tier}) passed a coroutine to "
+                f"ctx.start_soon(); pass the async function and its arguments: "
+                f"ctx.start_soon({given.__qualname__}, ...), not "
+                f"ctx.start_soon({given.__qualname__}(...))"
+            )
+            raise TypeError(msg)
+        coro = cast("object", fn(*args))  # typed awaitable; may not be
+        if not inspect.isawaitable(coro):
+            what = getattr(fn, "__qualname__", repr(fn))
+            msg = (
+                f"{st.d.name} (tier {st.d.tier}) called ctx.start_soon({what}), "
+                f"which returned {coro!r}, not an awaitable; ctx.start_soon() "
+                "takes an async function"
+            )
+            raise TypeError(msg)
         st.bg_count += 1
         self._tg.start_soon(
             self._background,
             st,
-            fn,
-            args,
+            coro,
             name=name or getattr(fn, "__qualname__", None),
         )
 
-    async def _background(
-        self,
-        st: _DriverState,
-        fn: Callable[..., Awaitable[object]],
-        args: tuple[Any, ...],
-    ) -> None:
+    async def _background(self, st: _DriverState, coro: Awaitable[object]) -> None:
         try:
-            if st.bg_closed:
+            if st.bg_closed:  # its driver began stopping before this ran
+                if inspect.iscoroutine(coro):
+                    coro.close()
                 return
             with self._b.scope() as scope:
                 if st.bg_scopes is None:
                     st.bg_scopes = set()
                 st.bg_scopes.add(scope)
                 try:
-                    await fn(*args)
+                    await coro
                 except Exception as exc:
                     self._background_failed(st, exc)
                 finally:

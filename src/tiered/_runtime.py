@@ -34,7 +34,11 @@ def _check_default_timeout(value: object, what: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         msg = f"Runtime({what}={value!r}): a timeout is a number of seconds > 0, or None for no limit"
         raise ConfigError(msg)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond any float
+        msg = f"Runtime({what}={value!r}): more seconds than a float holds; use None for no limit"
+        raise ConfigError(msg) from None
 
 
 class Runtime:
