@@ -9,8 +9,9 @@ and keeps what it found:
 * on trio, trio's own ``current_time``, ``CancelScope`` and ``Event``, which
   anyio's wrap one for one: trio is already imported, since it is running;
 * on asyncio (and uvloop), the loop's ``time`` and anyio's asyncio cancel
-  scope class, made directly, and ``asyncio.Event``: anyio's asyncio scopes
-  cancel with ``Task.cancel()``, which any plain ``await`` honours.
+  scope class, made directly, and events of our own (``_Gate``): anyio's
+  asyncio scopes cancel with ``Task.cancel()``, which any plain ``await``
+  honours.
 
 Where drivers' lifetime tasks live differs too (see ``Run._spawn``).  On trio
 each tier's drivers share a nursery, whose cancel scope is the one the run
@@ -27,6 +28,7 @@ Nothing here imports a backend that is not already running.
 
 from __future__ import annotations
 
+import functools
 import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
@@ -127,6 +129,44 @@ class Backend:
                 self.nursery = None
 
 
+class _Gate:
+    """An event for asyncio whose waiters leave in O(1).
+
+    ``asyncio.Event.wait()`` removes its future from a deque when it returns,
+    which is O(waiters): a tier of ten thousand drivers resting at a barrier
+    made that quadratic.  Here the waiters are a set.  Each waits on a future
+    of its own, so cancelling one waiter never wakes or cancels the others.
+    """
+
+    __slots__ = ("_flag", "_loop", "_waiters")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._flag = False
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def set(self) -> None:
+        if not self._flag:
+            self._flag = True
+            for fut in self._waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    async def wait(self) -> bool:
+        if self._flag:
+            return True
+        fut = self._loop.create_future()
+        self._waiters.add(fut)
+        try:
+            await fut
+            return True
+        finally:
+            self._waiters.discard(fut)
+
+
 def current_backend() -> Backend:
     """The backend of the running event loop; call it from inside the loop."""
     trio = sys.modules.get("trio")
@@ -152,4 +192,10 @@ def current_backend() -> Backend:
         )
     # anyio's asyncio CancelScope, made without the per-call backend lookup
     scope: ScopeFactory = type(anyio.CancelScope())
-    return Backend(loop.time, scope, asyncio.Event, asyncio.CancelledError, loop=loop)
+    return Backend(
+        loop.time,
+        scope,
+        functools.partial(_Gate, loop),
+        asyncio.CancelledError,
+        loop=loop,
+    )
