@@ -1,19 +1,58 @@
 """Property tests: the scheduler's invariants over random plans with random faults.
 
-Each example builds a random runtime (1..25 drivers over up to 5 tiers, a mix
+Each example builds a random runtime (1..40 drivers over up to 6 tiers, a mix
 of ``@runtime.driver`` generators and ``tiered.Driver`` subclasses, random
-requirements on lower tiers, random ``optional``, one random fault per driver,
-small random delays), runs it once on one backend with ``anyio.run`` and
-checks what the hooks recorded (tests/support/recorder.py) and what the run
-reported against the contract in DESIGN.md.
+requirements on lower tiers, random ``optional``, some drivers with a
+background task, small random delays) with one random fault per driver:
+
+- ``init_raise`` / ``auto_raise``: the hook raises;
+- ``init_skip`` / ``auto_skip``: the hook raises ``tiered.Skip``;
+- ``init_hang`` / ``auto_hang``: the hook never returns, so its
+  ``start_timeout`` ends it (a ``DriverTimeout``);
+- ``stop_raise``: ``stop`` raises; ``stop_hang``: ``stop`` never returns, so
+  its ``stop_timeout`` ends it;
+
+and, in about a third of the examples, a cancellation from outside the run
+at a random moment (a random delay, then a random number of checkpoints):
+during start-up, in the body, during the shutdown or after the run.  It runs
+once on one backend with ``anyio.run`` and checks what the hooks recorded
+(tests/support/recorder.py) and what the run reported against the contract
+in DESIGN.md:
+
+1. no driver begins before every lower tier is ready (the barrier);
+2. each driver that completed ``initialize`` is stopped exactly once, no
+   other driver is, and its background task ends before its ``stop``;
+3. stops run tier by tier in reverse order;
+4. the outcome matches a model of start-up, and the error (``StartupError``
+   or ``ShutdownError``) names every driver that failed, in its exceptions'
+   notes and in its message.  A cancellation from outside propagates instead
+   (DESIGN.md: cancellation is not an error): a start-up cancelled before any
+   required driver failed raises no ``StartupError``, a run cancelled while
+   it runs or stops no ``ShutdownError``; no hook begins after the cancel,
+   though a cancel that comes as the last tier finishes may let the body
+   begin, whose first checkpoint then takes it;
+5. no task is left running (the set of live tasks is the same before and
+   after the run);
+6. the report's phases match the hooks that ran, in time order;
+7. the run ends within the sum of its timeouts, and within a tighter bound
+   worked out from the plan (each tier: its slowest start, then its slowest
+   stop; a hang counts as its timeout).
+
+Hangs cost their timeout.  On trio the run is on an autojumping
+``MockClock``: time is virtual, a hang ends at once, and the time bounds are
+checked exactly.  On asyncio and uvloop time is real, so a hanging driver
+gets a short timeout of its own (10 to 40 ms) while the others keep the
+runtime's long default, which no healthy hook comes near however loaded the
+machine; the time bounds then get a fixed slack for scheduling.
 
 A small model (``expect``) predicts the outcome of start-up: tiers before the
 first tier with a failing required driver behave deterministically, because
 only a required failure cancels anything.  Inside the failing tier, which
 siblings get cancelled depends on timing, so only bounds are checked there.
 
-Hangs (a hook that never returns, ended by ``start_timeout``) are generated
-only on trio, whose ``MockClock`` makes the 5 s timeout instant.
+``make test`` runs 200 examples per backend, derandomized (the same examples
+on every run, so a failure in CI reproduces locally); ``make soak``
+(``TIERED_SOAK=1``) runs 10,000 random examples per backend.
 """
 
 from __future__ import annotations
@@ -25,13 +64,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import anyio
+import anyio.lowlevel
 import pytest
 import trio.testing
-from hypothesis import event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import tiered
 from support.recorder import Recorder
+from support.sizes import SOAK, size
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -46,7 +87,9 @@ Fault = Literal[
     "init_hang",
     "auto_raise",
     "auto_skip",
+    "auto_hang",
     "stop_raise",
+    "stop_hang",
 ]
 
 BACKENDS = [
@@ -57,18 +100,59 @@ BACKENDS = [
 if sys.platform == "win32":  # pragma: no cover - uvloop does not exist there
     del BACKENDS[1]
 
-#: start_timeout of every driver; only a hang (trio, virtual time) reaches it
+#: examples per backend: 200 in ``make test``, 10,000 in ``make soak``
+EXAMPLES = size(200, 10_000)
+MAX_DRIVERS = 40
+MAX_TIER = 5  # tiers 0..5: six tiers
+
+#: the runtime's default timeouts (seconds; virtual on trio).  No healthy hook
+#: comes near them: only a hang, which has a short timeout of its own, ends
+#: by a timeout.  The regression tests below use it too.
 START_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = {"asyncio": 30.0, "uvloop": 30.0, "trio": START_TIMEOUT}
+#: the timeout a hanging hook gets, drawn from these
+HANG_TIMEOUTS = {
+    "asyncio": (0.01, 0.02, 0.04),
+    "uvloop": (0.01, 0.02, 0.04),
+    "trio": (0.5, 1.0, 2.5),
+}
+#: when the outside cancellation comes (seconds after the run began) ...
+CANCEL_AFTER = {
+    "asyncio": (0.0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.015, 0.03),
+    "uvloop": (0.0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.015, 0.03),
+    "trio": (0.0, 0.001, 0.003, 0.006, 0.5, 1.0, 2.0, 3.0, 5.0),
+}
+#: ... and how long the body of ``async with run`` lasts
+BODY = {
+    "asyncio": (0.0, 0.0, 0.002, 0.01),
+    "uvloop": (0.0, 0.0, 0.002, 0.01),
+    "trio": (0.0, 0.0, 0.002, 1.0),
+}
+#: what the time bounds allow on top: real clocks schedule late under load
+#: (on a shared two-core machine one run in 10,000 took 2.3 s instead of 0.1)
+SLACK = {"asyncio": 5.0, "uvloop": 5.0, "trio": 1e-6}
 #: a run that takes longer than this (virtual time on trio) is stuck
-STUCK_AFTER = {"asyncio": 20.0, "uvloop": 20.0, "trio": 600.0}
+STUCK_AFTER = {"asyncio": 20.0, "uvloop": 20.0, "trio": 2000.0}
 #: real seconds after which an event loop that has not returned is deadlocked.
 #: A deadlock inside a shielded scope defeats ``fail_after`` and pytest-timeout
 #: alike (Hypothesis would re-run the hanging example while shrinking), so
 #: every run happens in a thread that is abandoned if it does not finish.
-WATCHDOG = 5.0
+WATCHDOG = 10.0
 DELAYS = (0.0, 0.0, 0.0, 0.001, 0.003)
 NOTE = re.compile(
     r"driver '(?P<name>[^']+)' \(tier (?P<tier>\d+)\), phase (?P<phase>\w+)"
+)
+SHUTDOWN_NAMES = re.compile(r"stopped with errors \((?P<names>[^)]*)\)$")
+
+PROPERTY_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    # the same examples on every `make test` (a CI failure reproduces); random
+    # ones under `make soak`, where Hypothesis prints the seed of a failure
+    derandomize=not SOAK,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 
@@ -99,20 +183,41 @@ class DriverPlan:
     kind: Literal["generator", "class"]
     has_autostart: bool
     has_stop: bool
+    background: bool
     fault: Fault
     init_delay: float
     auto_delay: float
     stop_delay: float
+    #: its own timeouts; None takes the runtime's default
+    start_timeout: float | None = None
+    stop_timeout: float | None = None
 
 
 Plan = tuple[DriverPlan, ...]
 
 
+@dataclass(frozen=True)
+class Cancel:
+    """A cancellation from outside: after ``seconds``, then ``checkpoints``."""
+
+    seconds: float
+    checkpoints: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One example: a plan, how long the body lasts, and maybe a cancellation."""
+
+    plan: Plan
+    body: float
+    cancel: Cancel | None
+
+
 @st.composite
-def plans(draw: st.DrawFn, *, hangs: bool) -> Plan:
-    """Random plans of 1..25 drivers over up to 5 tiers."""
-    n = draw(st.integers(1, 25))
-    tiers = draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
+def plans(draw: st.DrawFn, *, backend: Backend) -> Plan:
+    """Random plans of 1..40 drivers over up to 6 tiers."""
+    n = draw(st.integers(1, MAX_DRIVERS))
+    tiers = draw(st.lists(st.integers(0, MAX_TIER), min_size=n, max_size=n))
     # faults per driver: 0, 10, 20 or 30 %, so big plans also start up sometimes
     fault_rate = draw(st.integers(0, 3))
     drivers: list[DriverPlan] = []
@@ -128,14 +233,17 @@ def plans(draw: st.DrawFn, *, hangs: bool) -> Plan:
         has_stop = kind == "generator" or draw(st.booleans())
         fault: Fault = "none"
         if draw(st.integers(0, 9)) < fault_rate:
-            faults: list[Fault] = ["init_raise", "init_skip"]
+            faults: list[Fault] = ["init_raise", "init_skip", "init_hang"]
             if has_autostart:  # weighted up: they make drivers stop themselves early
-                faults += ["auto_raise", "auto_skip"] * 3
+                faults += ["auto_raise", "auto_skip", "auto_hang"] * 2
             if has_stop:
-                faults.append("stop_raise")
-            if hangs:
-                faults.append("init_hang")
+                faults += ["stop_raise", "stop_hang"]
             fault = draw(st.sampled_from(faults))
+        start_timeout = stop_timeout = None
+        if fault in ("init_hang", "auto_hang"):
+            start_timeout = draw(st.sampled_from(HANG_TIMEOUTS[backend]))
+        if fault == "stop_hang":
+            stop_timeout = draw(st.sampled_from(HANG_TIMEOUTS[backend]))
         drivers.append(
             DriverPlan(
                 name=f"d{i}",
@@ -145,13 +253,30 @@ def plans(draw: st.DrawFn, *, hangs: bool) -> Plan:
                 kind=kind,  # type: ignore[arg-type]
                 has_autostart=has_autostart,
                 has_stop=has_stop,
+                background=draw(st.integers(0, 3)) == 0,
                 fault=fault,
                 init_delay=draw(st.sampled_from(DELAYS)),
                 auto_delay=draw(st.sampled_from(DELAYS)),
                 stop_delay=draw(st.sampled_from(DELAYS)),
+                start_timeout=start_timeout,
+                stop_timeout=stop_timeout,
             )
         )
     return tuple(drivers)
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, *, backend: Backend) -> Scenario:
+    """A random plan, a body length and, one time in three, an outside cancel."""
+    plan = draw(plans(backend=backend), label="plan")
+    body = draw(st.sampled_from(BODY[backend]), label="body")
+    cancel = None
+    if draw(st.integers(0, 2), label="cancel?") == 0:
+        cancel = Cancel(
+            draw(st.sampled_from(CANCEL_AFTER[backend]), label="cancel after"),
+            draw(st.integers(0, 30), label="checkpoints"),
+        )
+    return Scenario(plan, body, cancel)
 
 
 # -- drivers that record ---------------------------------------------------------
@@ -165,11 +290,21 @@ def _value_name(value: object) -> str | None:
     return None
 
 
+async def _background(d: DriverPlan, rec: Recorder) -> None:
+    rec.add("bg_begin", d.name)
+    try:
+        await anyio.sleep_forever()
+    finally:
+        rec.add("bg_end", d.name)
+
+
 async def _initialize(d: DriverPlan, rec: Recorder, ctx: tiered.Context) -> None:
     rec.add("init_begin", d.name)
     try:
         if any(_value_name(ctx.get(r)) != r for r in d.requires):
             rec.add("bad_value", d.name)
+        if d.background:
+            ctx.start_soon(_background, d, rec)
         await anyio.sleep(d.init_delay)
         if d.fault == "init_raise":
             rec.add("init_fail", d.name)
@@ -194,6 +329,8 @@ async def _autostart(d: DriverPlan, rec: Recorder) -> None:
         if d.fault == "auto_skip":
             rec.add("auto_fail", d.name)
             raise tiered.Skip(f"{d.name} skips in autostart")
+        if d.fault == "auto_hang":
+            await anyio.sleep_forever()
         rec.add("auto_end", d.name)
     finally:
         rec.add("auto_exit", d.name)
@@ -205,6 +342,8 @@ async def _stop(d: DriverPlan, rec: Recorder) -> None:
         await anyio.sleep(d.stop_delay)
         if d.fault == "stop_raise":
             raise Boom(f"{d.name} stop")
+        if d.fault == "stop_hang":
+            await anyio.sleep_forever()
     finally:
         rec.add("stop_end", d.name)
 
@@ -228,6 +367,8 @@ class _Recorded(tiered.Driver):
         self.tier = d.tier
         self.requires = d.requires
         self.optional = d.optional
+        self.start_timeout = d.start_timeout
+        self.stop_timeout = d.stop_timeout
 
     async def initialize(self, ctx: tiered.Context) -> None:
         await _initialize(self.plan, self.rec, ctx)
@@ -255,15 +396,18 @@ CLASSES: dict[tuple[bool, bool], type[_Recorded]] = {
 }
 
 
-def build(plan: Plan, rec: Recorder) -> tiered.Runtime:
+def build(plan: Plan, rec: Recorder, default: float = START_TIMEOUT) -> tiered.Runtime:
     """The runtime of ``plan``, whose hooks append to ``rec``."""
-    runtime = tiered.Runtime(
-        "prop", start_timeout=START_TIMEOUT, stop_timeout=START_TIMEOUT
-    )
+    runtime = tiered.Runtime("prop", start_timeout=default, stop_timeout=default)
     for d in plan:
         if d.kind == "generator":
             runtime.driver(
-                name=d.name, tier=d.tier, requires=d.requires, optional=d.optional
+                name=d.name,
+                tier=d.tier,
+                requires=d.requires,
+                optional=d.optional,
+                start_timeout=d.start_timeout,
+                stop_timeout=d.stop_timeout,
             )(_generator(d, rec))
         else:
             runtime.add(CLASSES[d.has_autostart, d.has_stop](d, rec))
@@ -288,6 +432,10 @@ class Expected:
     failing: frozenset[str]
 
 
+START_FAULTS = ("init_raise", "init_hang", "auto_raise", "auto_hang")
+STOP_FAULTS = ("stop_raise", "stop_hang")
+
+
 def expect(plan: Plan) -> Expected:
     """Predict start-up: tier by tier, until a required driver fails."""
     by_tier: dict[int, list[DriverPlan]] = {}
@@ -301,7 +449,7 @@ def expect(plan: Plan) -> Expected:
             if any(status[r] in ("failed", "skipped") for r in d.requires):
                 s = "skipped" if d.optional else "failed"
                 blocked.add(d.name)
-            elif d.fault in ("init_raise", "init_hang", "auto_raise"):
+            elif d.fault in START_FAULTS:
                 s = "failed"
             elif d.fault in ("init_skip", "auto_skip"):
                 s = "skipped"
@@ -313,6 +461,50 @@ def expect(plan: Plan) -> Expected:
         if failing:
             return Expected(status, frozenset(blocked), tier, frozenset(failing))
     return Expected(status, frozenset(blocked), None, frozenset())
+
+
+def _start_timeout(d: DriverPlan, default: float) -> float:
+    return default if d.start_timeout is None else d.start_timeout
+
+
+def _stop_timeout(d: DriverPlan, default: float) -> float:
+    return default if d.stop_timeout is None else d.stop_timeout
+
+
+def time_bounds(plan: Plan, default: float) -> tuple[float, float]:
+    """How long the run may take at most: (from the plan, sum of timeouts).
+
+    From the plan: per tier, its slowest initialize, then its slowest
+    autostart plus a stop (a driver that fails or skips in autostart stops at
+    once, inside its tier's start-up), then, at shutdown or rollback, its
+    slowest stop; a hang counts as its timeout.  The sum of timeouts adds
+    every driver's ``start_timeout`` and ``stop_timeout``, the issue's bound;
+    it holds because within a tier each phase waits only for the slowest
+    driver, which its own timeout ends.
+    """
+
+    def init(d: DriverPlan) -> float:
+        return _start_timeout(d, default) if d.fault == "init_hang" else d.init_delay
+
+    def auto(d: DriverPlan) -> float:
+        if not d.has_autostart:
+            return 0.0
+        return _start_timeout(d, default) if d.fault == "auto_hang" else d.auto_delay
+
+    def stop(d: DriverPlan) -> float:
+        if d.fault == "stop_hang":
+            return _stop_timeout(d, default)
+        return d.stop_delay if d.has_stop else 0.0
+
+    by_tier: dict[int, list[DriverPlan]] = {}
+    for d in plan:
+        by_tier.setdefault(d.tier, []).append(d)
+    tight = sum(
+        max(map(init, ds)) + max(auto(d) + stop(d) for d in ds) + max(map(stop, ds))
+        for ds in by_tier.values()
+    )
+    literal = sum(_start_timeout(d, default) + _stop_timeout(d, default) for d in plan)
+    return tight, literal
 
 
 # -- running -----------------------------------------------------------------------
@@ -364,9 +556,10 @@ def run_on(
     return results[0]
 
 
-def task_count() -> int:
-    """Tasks alive in the event loop, counted without a task group."""
-    return len(anyio.get_running_tasks())
+def live_tasks() -> frozenset[int]:
+    """The ids of the tasks alive in the event loop (asyncio: ``all_tasks()``;
+    trio: the task tree under the root task)."""
+    return frozenset(t.id for t in anyio.get_running_tasks())
 
 
 @dataclass
@@ -377,27 +570,60 @@ class Outcome:
     during: tiered.Report | None
     after: tiered.Report
     error: BaseException | None
-    tasks_before: int
-    tasks_after: int
+    cancelled: bool
+    elapsed: float
+    tasks_before: frozenset[int]
+    tasks_after: frozenset[int]
 
 
-async def run_plan(plan: Plan, rec: Recorder, backend: Backend) -> Outcome:
-    """Run ``plan`` once: enter, snapshot the report, leave."""
-    run = build(plan, rec).run()
+async def run_scenario(scenario: Scenario, rec: Recorder, backend: Backend) -> Outcome:
+    """Run the plan once: enter, snapshot the report, let the body last, leave.
+
+    With a ``Cancel``, another task cancels a scope around the run after a
+    while, wherever the run then is.
+    """
+    run = build(scenario.plan, rec, DEFAULT_TIMEOUT[backend]).run()
+    scope = anyio.CancelScope()
     during: tiered.Report | None = None
     error: BaseException | None = None
     entered = False
+
+    async def cancel_later(cancel: Cancel) -> None:
+        await anyio.sleep(cancel.seconds)
+        for _ in range(cancel.checkpoints):
+            await anyio.lowlevel.checkpoint()
+        rec.add("cancel")
+        scope.cancel()
+
     with anyio.fail_after(STUCK_AFTER[backend]):
-        before = task_count()
-        try:
-            async with run:
-                entered = True
-                rec.add("body")
-                during = run.report
-        except (tiered.StartupError, tiered.ShutdownError) as exc:
-            error = exc
-        after = task_count()
-    return Outcome(entered, during, run.report, error, before, after)
+        before = live_tasks()
+        async with anyio.create_task_group() as tg:
+            if scenario.cancel is not None:
+                tg.start_soon(cancel_later, scenario.cancel)
+            began = anyio.current_time()
+            try:
+                with scope:
+                    async with run:
+                        entered = True
+                        rec.add("body")
+                        during = run.report
+                        await anyio.sleep(scenario.body)
+                    rec.add("exit")
+            except (tiered.StartupError, tiered.ShutdownError) as exc:
+                error = exc
+            elapsed = anyio.current_time() - began
+            tg.cancel_scope.cancel()
+        after = live_tasks()
+    return Outcome(
+        entered,
+        during,
+        run.report,
+        error,
+        scope.cancelled_caught,
+        elapsed,
+        before,
+        after,
+    )
 
 
 # -- checks --------------------------------------------------------------------------
@@ -407,17 +633,22 @@ def statuses(report: tiered.Report) -> dict[str, str]:
     return {r.name: r.status for r in report.drivers}
 
 
-def early_stopped(plan: Plan, rec: Recorder) -> set[str]:
-    """Drivers that stop themselves in autostart: skipped, or optional and failed.
+def early_stopped(plan: Plan, rec: Recorder, after: tiered.Report) -> set[str]:
+    """Drivers that stopped themselves in autostart: skipped, or optional and failed.
 
     ``Run._autostart`` stops such a driver at once (it will not run), inside
-    its tier's start-up, instead of with the others at shutdown.
+    its tier's start-up, instead of with the others at shutdown.  A hang in
+    autostart is known by the report: failed with a timeout in autostart.
     """
-    return {
-        d.name
-        for d in plan
-        if rec.has("auto_fail", d.name) and (d.fault == "auto_skip" or d.optional)
-    }
+    early: set[str] = set()
+    for d in plan:
+        if rec.has("auto_fail", d.name) and (d.fault == "auto_skip" or d.optional):
+            early.add(d.name)
+        elif d.fault == "auto_hang" and d.optional and rec.has("auto_begin", d.name):
+            error = after.driver(d.name).error or ""
+            if "did not finish autostart" in error:
+                early.add(d.name)
+    return early
 
 
 def noted(exc: BaseException) -> tuple[str, int, str]:
@@ -427,6 +658,22 @@ def noted(exc: BaseException) -> tuple[str, int, str]:
         if m is not None:
             return m["name"], int(m["tier"]), m["phase"]
     raise AssertionError(f"{exc!r} has no note naming its driver: {exc.__notes__!r}")
+
+
+def stop_failed(plan: Plan, rec: Recorder) -> set[str]:
+    """Drivers whose stop ran and raised or hung."""
+    return {d.name for d in plan if d.fault in STOP_FAULTS and rec.has("stop", d.name)}
+
+
+def check_stop_error(d: DriverPlan, exc: BaseException) -> None:
+    """A stop failure is the driver's own exception, or a timeout for a hang."""
+    if d.fault == "stop_hang":
+        assert isinstance(exc, tiered.DriverTimeout), exc
+        assert isinstance(exc, TimeoutError)
+        assert f"{d.name} (tier {d.tier}) did not finish stop" in str(exc), exc
+    else:
+        assert d.fault == "stop_raise", (d, exc)
+        assert isinstance(exc, Boom), exc
 
 
 def check_barrier(plan: Plan, rec: Recorder, early: set[str]) -> None:
@@ -467,7 +714,11 @@ def check_barrier(plan: Plan, rec: Recorder, early: set[str]) -> None:
 
 
 def check_stopped_once(plan: Plan, rec: Recorder, after: tiered.Report) -> None:
-    """Invariant 2: what initialized is stopped exactly once; nothing else is."""
+    """Invariant 2: what initialized is stopped exactly once; nothing else is.
+
+    A driver's background task, if it began, ends exactly once, and before
+    the driver's stop begins.
+    """
     initialized = rec.names("init_end")
     final = statuses(after)
     for d in plan:
@@ -485,6 +736,15 @@ def check_stopped_once(plan: Plan, rec: Recorder, after: tiered.Report) -> None:
         else:
             assert final[d.name] in ("pending", "skipped", "failed", "cancelled"), (
                 f"{d.name} never initialized but ended {final[d.name]!r}"
+            )
+        began = rec.count("bg_begin", d.name)
+        assert began <= int(d.background)
+        assert rec.count("bg_end", d.name) == began, (
+            f"the background task of {d.name} did not end once: {rec.events}"
+        )
+        if began and rec.has("stop", d.name):
+            assert rec.first("bg_end", d.name) < rec.first("stop", d.name), (  # type: ignore[operator]
+                f"{d.name} stopped before its background task ended: {rec.events}"
             )
 
 
@@ -526,7 +786,7 @@ def check_stop_order(plan: Plan, rec: Recorder, early: set[str]) -> None:
         own = [i for i in rec.of(name) if rec.events[i][0] in ("stop", "stop_end")]
         if not own:  # a Driver subclass without a stop hook
             continue
-        assert min(own) > rec.indices("auto_fail", name)[0]
+        assert min(own) > rec.indices("auto_begin", name)[0]
         later = [
             i
             for i, (kind, other) in enumerate(rec.events)
@@ -540,17 +800,23 @@ def check_stop_order(plan: Plan, rec: Recorder, early: set[str]) -> None:
 
 
 def check_tasks(outcome: Outcome) -> None:
-    """Invariant 5: leaving the run leaves no task behind."""
-    assert outcome.tasks_after == outcome.tasks_before, (
-        f"{outcome.tasks_after - outcome.tasks_before} task(s) left running"
-    )
+    """Invariant 5: leaving the run leaves no task behind (and ends none of ours)."""
+    left = outcome.tasks_after - outcome.tasks_before
+    gone = outcome.tasks_before - outcome.tasks_after
+    assert not left, f"{len(left)} task(s) left running after the run"
+    assert not gone, f"{len(gone)} task(s) of the test ended by the run"
 
 
 def check_phases(
     plan: Plan, rec: Recorder, after: tiered.Report, early: set[str]
 ) -> None:
-    """Invariant 6: the report's phases match the hooks that ran, in time order."""
+    """Invariant 6: the report's phases match the hooks that ran, in time order.
+
+    The report also says when the run ended, and every phase ended by then.
+    """
     tier = {d.name: d.tier for d in plan}
+    end_of_run = after.stopped_at
+    assert end_of_run is not None, "the report does not say when the run ended"
     for d in plan:
         r = after.driver(d.name)
         assert r.tier == d.tier
@@ -562,6 +828,7 @@ def check_phases(
         for phase, (start, end) in r.phases.items():
             assert end is not None, f"{d.name} {phase} has no end after the run"
             assert start <= end, f"{d.name} {phase} ends before it starts"
+            assert end <= end_of_run, f"{d.name} {phase} ends after the run"
         if r.status == "stopped" and d.has_stop:
             assert "stop" in r.phases
     # time order: a tier's start-up phases end before the next tier begins
@@ -587,14 +854,51 @@ def check_phases(
                 )
 
 
+def check_time(scenario: Scenario, outcome: Outcome, backend: Backend) -> None:
+    """Invariant 7: the run ends within the sum of its timeouts (and sooner)."""
+    tight, literal = time_bounds(scenario.plan, DEFAULT_TIMEOUT[backend])
+    slack = SLACK[backend] + scenario.body
+    assert outcome.elapsed <= literal + slack, (
+        f"the run took {outcome.elapsed:.3f}s, more than the sum of its timeouts "
+        f"({literal:.3f}s)"
+    )
+    assert outcome.elapsed <= tight + slack, (
+        f"the run took {outcome.elapsed:.3f}s; its slowest hooks, hangs ended by "
+        f"their timeouts, add up to {tight:.3f}s"
+    )
+
+
 def check_events_sane(rec: Recorder) -> None:
     """Every hook saw the values of its requirements (what ctx.get returned)."""
     assert not rec.has("bad_value"), f"ctx.get() returned a wrong value: {rec.events}"
 
 
+def check_shutdown_error(
+    plan: Plan, rec: Recorder, error: BaseException | None
+) -> None:
+    """Invariant 4 at shutdown: ShutdownError names exactly the failed stops."""
+    failed = stop_failed(plan, rec)
+    if not failed:
+        assert error is None, error
+        return
+    assert isinstance(error, tiered.ShutdownError), error
+    by_name = {d.name: d for d in plan}
+    seen = [noted(e) for e in error.exceptions]
+    assert sorted(n for n, _, _ in seen) == sorted(failed)
+    assert all(phase == "stop" for _, _, phase in seen)
+    for exc, (name, tier, _) in zip(error.exceptions, seen, strict=True):
+        assert tier == by_name[name].tier
+        check_stop_error(by_name[name], exc)
+    m = SHUTDOWN_NAMES.search(error.message)
+    assert m is not None, error.message
+    assert sorted(m["names"].split(", ")) == sorted(failed), error.message
+
+
 def check_started(plan: Plan, rec: Recorder, outcome: Outcome, exp: Expected) -> None:
     """Invariant 4, success side: the report and ShutdownError match the model."""
-    assert outcome.entered
+    assert exp.failing_tier is None, (
+        f"the run started although required drivers {sorted(exp.failing)} failed"
+    )
     assert outcome.during is not None
     during = statuses(outcome.during)
     assert during == exp.status, "start-up statuses differ from the model"
@@ -606,21 +910,17 @@ def check_started(plan: Plan, rec: Recorder, outcome: Outcome, exp: Expected) ->
         assert rec.has("init_begin", d.name) == (d.name not in exp.blocked), d.name
         want_auto = d.has_autostart and rec.has("init_end", d.name)
         assert rec.has("auto_begin", d.name) == want_auto, d.name
-    stop_raised = {
-        d.name for d in plan if d.fault == "stop_raise" and rec.has("init_end", d.name)
-    }
-    if stop_raised:
-        assert isinstance(outcome.error, tiered.ShutdownError), outcome.error
-        seen = [noted(e) for e in outcome.error.exceptions]
-        assert sorted(n for n, _, _ in seen) == sorted(stop_raised)
-        assert all(phase == "stop" for _, _, phase in seen)
-        assert all(isinstance(e, Boom) for e in outcome.error.exceptions)
-    else:
+    if outcome.cancelled:
+        # cancelled from outside while it ran: the cancellation propagates,
+        # not a ShutdownError (the failed stops are in the report and the log)
         assert outcome.error is None, outcome.error
+    else:
+        check_shutdown_error(plan, rec, outcome.error)
+    stopped_badly = stop_failed(plan, rec)
     final = statuses(outcome.after)
     for name, status in exp.status.items():
         want = status
-        if name in stop_raised:
+        if name in stopped_badly:
             want = "failed"
         elif status == "running":
             want = "stopped"
@@ -628,8 +928,8 @@ def check_started(plan: Plan, rec: Recorder, outcome: Outcome, exp: Expected) ->
 
 
 def check_failed(plan: Plan, rec: Recorder, outcome: Outcome, exp: Expected) -> None:
-    """Invariant 4, failure side: StartupError names every failed required driver."""
-    assert exp.failing_tier is not None
+    """Invariant 4, failure side: StartupError names every failed driver."""
+    assert exp.failing_tier is not None, "StartupError, yet no required driver fails"
     assert not outcome.entered, "the run started although a required driver failed"
     error = outcome.error
     assert isinstance(error, tiered.StartupError), f"wanted StartupError: {error!r}"
@@ -642,13 +942,13 @@ def check_failed(plan: Plan, rec: Recorder, outcome: Outcome, exp: Expected) -> 
         assert tier_ == d.tier
         if phase == "stop":
             stop_failures.append(name)
-            assert isinstance(exc, Boom)
+            check_stop_error(d, exc)
             continue
         assert phase in ("initialize", "autostart"), phase
         start_failures.append(name)
         if name in exp.blocked:
             assert isinstance(exc, tiered.DependencyError), exc
-        elif d.fault == "init_hang":
+        elif d.fault in ("init_hang", "auto_hang"):
             assert isinstance(exc, tiered.DriverTimeout), exc
             assert isinstance(exc, TimeoutError)
         else:
@@ -658,12 +958,14 @@ def check_failed(plan: Plan, rec: Recorder, outcome: Outcome, exp: Expected) -> 
     assert set(start_failures) <= exp.failing, (
         f"failures {start_failures} are not among the expected {set(exp.failing)}"
     )
-    stop_raised = {
-        d.name for d in plan if d.fault == "stop_raise" and rec.has("init_end", d.name)
-    }
-    assert sorted(stop_failures) == sorted(stop_raised)
+    for name in start_failures:
+        assert f"{name} (tier {by_name[name].tier})" in error.message, (
+            f"StartupError's message does not name {name}: {error.message!r}"
+        )
+    assert sorted(stop_failures) == sorted(stop_failed(plan, rec))
     final = statuses(outcome.after)
     named = set(start_failures) | set(stop_failures)
+    stopped_badly = stop_failed(plan, rec)
     for d in plan:
         status = final[d.name]
         if status == "failed" and not d.optional:
@@ -675,7 +977,7 @@ def check_failed(plan: Plan, rec: Recorder, outcome: Outcome, exp: Expected) -> 
             assert not rec.of(d.name), f"{d.name} of a later tier ran: {rec.events}"
         elif d.tier < exp.failing_tier:
             want = exp.status[d.name]
-            if d.name in stop_raised:
+            if d.name in stopped_badly:
                 want = "failed"
             elif want == "running":
                 want = "stopped"
@@ -684,89 +986,6 @@ def check_failed(plan: Plan, rec: Recorder, outcome: Outcome, exp: Expected) -> 
             assert status in ("failed", "skipped", "stopped", "cancelled"), (
                 f"{d.name} of the failing tier ended {status!r}"
             )
-
-
-# -- the properties ----------------------------------------------------------------
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=60, deadline=None)
-@given(data=st.data())
-def test_random_plans_keep_the_invariants(
-    backend: Backend, data: st.DataObject
-) -> None:
-    """Random plans with random faults keep tier barriers, rollback and stop order."""
-    plan = data.draw(plans(hangs=backend == "trio"), label="plan")
-    rec = Recorder()
-    outcome = run_on(backend, lambda: run_plan(plan, rec, backend), rec, plan)
-    exp = expect(plan)
-    early = early_stopped(plan, rec)
-    event(
-        "start-up failed"
-        if exp.failing_tier is not None
-        else ("stop failed" if outcome.error is not None else "clean run")
-    )
-    if any(d.fault == "init_hang" for d in plan):
-        event("has a hang")
-    if early:
-        event("a driver stopped itself in autostart")
-    check_events_sane(rec)
-    check_barrier(plan, rec, early)
-    check_stopped_once(plan, rec, outcome.after)
-    check_stop_order(plan, rec, early)
-    if exp.failing_tier is None:
-        check_started(plan, rec, outcome, exp)
-    else:
-        check_failed(plan, rec, outcome, exp)
-    check_tasks(outcome)
-    check_phases(plan, rec, outcome.after, early)
-
-
-@dataclass
-class CancelOutcome:
-    """What a run cancelled from outside did."""
-
-    entered: bool
-    cancelled: bool
-    error: BaseException | None
-    after: tiered.Report
-    tasks_before: int
-    tasks_after: int
-
-
-async def run_and_cancel(
-    plan: Plan, rec: Recorder, backend: Backend, seconds: float, checkpoints: int
-) -> CancelOutcome:
-    """Run ``plan`` in a cancel scope that another task cancels after a while."""
-    run = build(plan, rec).run()
-    scope = anyio.CancelScope()
-    error: BaseException | None = None
-    entered = False
-
-    async def cancel_later() -> None:
-        await anyio.sleep(seconds)
-        for _ in range(checkpoints):
-            await anyio.lowlevel.checkpoint()
-        rec.add("cancel")
-        scope.cancel()
-
-    with anyio.fail_after(STUCK_AFTER[backend]):
-        before = task_count()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(cancel_later)
-            try:
-                with scope:
-                    async with run:
-                        entered = True
-                        rec.add("body")
-                        await anyio.sleep_forever()
-            except tiered.TieredError as exc:
-                error = exc
-            tg.cancel_scope.cancel()
-        after = task_count()
-    return CancelOutcome(
-        entered, scope.cancelled_caught, error, run.report, before, after
-    )
 
 
 def failure_moments(plan: Plan, rec: Recorder, after: tiered.Report) -> list[int]:
@@ -778,7 +997,7 @@ def failure_moments(plan: Plan, rec: Recorder, after: tiered.Report) -> list[int
     last of those is a lower bound.
     """
     exp = expect(plan)
-    early = early_stopped(plan, rec)
+    early = early_stopped(plan, rec, after)
     tier = {d.name: d.tier for d in plan}
     moments: list[int] = []
     for d in plan:
@@ -790,6 +1009,7 @@ def failure_moments(plan: Plan, rec: Recorder, after: tiered.Report) -> list[int
                 for i, (kind, n) in enumerate(rec.events)
                 if n
                 and tier[n] < d.tier
+                and kind not in ("bg_begin", "bg_end")
                 and (kind not in ("stop", "stop_end") or n in early)
             ]
             moments.append(max(lower, default=-1))
@@ -799,59 +1019,115 @@ def failure_moments(plan: Plan, rec: Recorder, after: tiered.Report) -> list[int
             moments += rec.indices("auto_fail", d.name)
         elif d.fault == "init_hang":
             moments += rec.indices("init_exit", d.name)
+        elif d.fault == "auto_hang":
+            moments += rec.indices("auto_exit", d.name)
     return moments
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=40, deadline=None)
-@given(data=st.data())
-def test_cancelling_start_up_rolls_back_and_propagates(
-    backend: Backend, data: st.DataObject
-) -> None:
-    """Cancelling a starting run from outside stops what started and propagates."""
-    plan = data.draw(plans(hangs=backend == "trio"), label="plan")
-    seconds = data.draw(
-        st.sampled_from(
-            (0.0, 0.0005, 0.001, 0.002, 0.004, 0.008)
-            + ((1.0, 5.0, 7.5) if backend == "trio" else ())
-        ),
-        label="seconds",
-    )
-    checkpoints = data.draw(st.integers(0, 30), label="checkpoints")
-    rec = Recorder()
-    outcome = run_on(
-        backend,
-        lambda: run_and_cancel(plan, rec, backend, seconds, checkpoints),
-        rec,
-        (plan, seconds, checkpoints),
-    )
-    early = early_stopped(plan, rec)
+def check_cancelled(plan: Plan, rec: Recorder, outcome: Outcome) -> None:
+    """A start-up cancelled from outside rolls back and propagates the cancellation."""
     cancel_at = rec.first("cancel")
-    event(
-        "StartupError before the cancel"
-        if outcome.error is not None
-        else ("cancelled while running" if outcome.entered else "cancelled in start-up")
-    )
-    if outcome.error is not None:
-        assert isinstance(outcome.error, tiered.StartupError), outcome.error
-        assert not outcome.entered
-        moments = failure_moments(plan, rec, outcome.after)
-        assert moments, "StartupError without a failing required driver"
-        assert cancel_at is None or min(moments) < cancel_at, (
-            f"start-up was cancelled at event {cancel_at} before any required "
-            f"driver failed, yet it raised {outcome.error!r}: {rec.events}"
-        )
-    else:
-        assert outcome.cancelled, "the cancellation did not reach the outer scope"
-        assert cancel_at is not None
+    assert outcome.error is None, outcome.error
+    assert outcome.cancelled, "the cancellation did not reach the outer scope"
+    assert cancel_at is not None
     for r in outcome.after.drivers:
         assert r.status not in ("starting", "running"), f"{r.name}: {r.status}"
+
+
+# -- the property ------------------------------------------------------------------
+
+
+def describe(scenario: Scenario, rec: Recorder, outcome: Outcome) -> None:
+    """Hypothesis' statistics (``pytest --hypothesis-show-statistics``)."""
+    exp = expect(scenario.plan)
+    if outcome.entered:
+        event("started" + (", stop failed" if outcome.error is not None else ""))
+    elif isinstance(outcome.error, tiered.StartupError):
+        event("start-up failed")
+    else:
+        event("start-up cancelled")
+    if scenario.cancel is not None:
+        cancel_at = rec.first("cancel")
+        if cancel_at is None:
+            event("cancel came after the run")
+        elif not outcome.entered:
+            event("cancelled in start-up")
+        elif cancel_at < rec.first("body"):  # type: ignore[operator]
+            event("cancelled as start-up ended")
+        elif rec.has("exit") and cancel_at > rec.first("exit"):  # type: ignore[operator]
+            event("cancel came after the run")
+        else:
+            event("cancelled while running or stopping")
+    if exp.failing_tier is not None:
+        event("a required driver fails")
+    faults = {d.fault for d in scenario.plan}
+    for fault in ("init_hang", "auto_hang", "stop_hang"):
+        if fault in faults:
+            event(f"has {fault}")
+    if len(scenario.plan) >= 30:
+        event("30+ drivers")
+
+
+# A failure makes Hypothesis shrink the example, for up to five minutes: more
+# than pytest-timeout's default minute, which would cut the report short.
+@pytest.mark.timeout(0 if SOAK else 420)
+@pytest.mark.parametrize("backend", BACKENDS)
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_random_plans_keep_the_invariants(
+    backend: Backend, data: st.DataObject
+) -> None:
+    """Random plans, faults and cancellations keep barriers, rollback and stop order."""
+    scenario = data.draw(scenarios(backend=backend), label="scenario")
+    plan = scenario.plan
+    rec = Recorder()
+    outcome = run_on(
+        backend, lambda: run_scenario(scenario, rec, backend), rec, scenario
+    )
+    exp = expect(plan)
+    early = early_stopped(plan, rec, outcome.after)
+    describe(scenario, rec, outcome)
     check_events_sane(rec)
     check_barrier(plan, rec, early)
     check_stopped_once(plan, rec, outcome.after)
     check_stop_order(plan, rec, early)
-    assert outcome.tasks_after == outcome.tasks_before, "tasks left running"
+    cancel_at = rec.first("cancel")
+    if outcome.entered:
+        check_started(plan, rec, outcome, exp)
+        body_at = rec.first("body")
+        assert body_at is not None
+        if cancel_at is not None and cancel_at < body_at:
+            # The cancel came as the last tier finished, before the run's
+            # coordinator reached another checkpoint: like any async call it
+            # returns, and the body's first checkpoint takes the cancellation.
+            # But no hook may have begun once the cancel came.
+            began = [
+                e
+                for e in rec.events[cancel_at:]
+                if e[0] in ("init_begin", "auto_begin")
+            ]
+            assert not began, f"start-up went on after the cancel: {rec.events}"
+            assert outcome.cancelled, f"the cancellation was lost: {rec.events}"
+        if outcome.cancelled:
+            assert cancel_at is not None
+    elif isinstance(outcome.error, tiered.StartupError):
+        check_failed(plan, rec, outcome, exp)
+        if cancel_at is not None:
+            # a StartupError only if a required driver failed before the cancel
+            moments = failure_moments(plan, rec, outcome.after)
+            assert moments, "StartupError without a failing required driver"
+            assert min(moments) < cancel_at, (
+                f"start-up was cancelled at event {cancel_at} before any required "
+                f"driver failed, yet it raised {outcome.error!r}: {rec.events}"
+            )
+    else:
+        assert scenario.cancel is not None, (
+            f"the run neither started nor failed: {outcome.error!r}"
+        )
+        check_cancelled(plan, rec, outcome)
+    check_tasks(outcome)
     check_phases(plan, rec, outcome.after, early)
+    check_time(scenario, outcome, backend)
 
 
 # -- regressions the properties found ---------------------------------------------------
