@@ -686,6 +686,13 @@ ROWS: list[Row] = [
         declare(tier=-1),
     ),
     row(
+        "declare/huge-tier",
+        "`tier=1_000_000`: a typo that would plan a million empty tiers",
+        ConfigError,
+        ("driver 'storage' has tier=1000000", "at most 10000"),
+        declare(tier=1_000_000),
+    ),
+    row(
         "declare/fractional-tier",
         "`tier=1.5`",
         ConfigError,

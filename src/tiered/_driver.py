@@ -160,6 +160,11 @@ def check_name(name: object, what: str) -> str:
     return name
 
 
+#: the highest explicit tier: a typo like tier=1_000_000 would otherwise make
+#: a plan of a million empty tiers (tests/test_bad_inputs.py)
+MAX_TIER = 10_000
+
+
 def check_tier(tier: object, name: str) -> int | None:
     if tier is None:
         return None
@@ -167,6 +172,13 @@ def check_tier(tier: object, name: str) -> int | None:
         msg = (
             f"driver {name!r} has tier={tier!r}; a tier is an integer >= 0 "
             "(0 starts first), or None to infer it from requires"
+        )
+        raise ConfigError(msg)
+    if tier > MAX_TIER:
+        msg = (
+            f"driver {name!r} has tier={tier!r}; tiers are small integers, at most "
+            f"{MAX_TIER}: the plan holds every tier from 0 up to the highest, "
+            "so number them 0, 1, 2, ... (or leave tier=None to infer it)"
         )
         raise ConfigError(msg)
     return tier
