@@ -217,6 +217,25 @@ def test_sighup_reloads_tier_by_tier(backend: str) -> None:
 
 
 @backends
+def test_sighups_after_the_stop_do_not_kill_it(backend: str) -> None:
+    """SIGHUPs that keep coming while it exits (logrotate, say) leave exit status 0.
+
+    asyncio gives a signal back to its default action when it stops listening,
+    which for SIGHUP is to die: serve() puts back the handler it found, and
+    ``tiered run`` ignores SIGHUP outside serve().
+    """
+    with Daemon(run(backend)) as d:
+        d.wait_for("stderr", UP)
+        d.signal(signal.SIGTERM)
+        while d.proc.poll() is None:
+            d.signal(signal.SIGHUP)
+            time.sleep(0.001)
+        assert d.wait() == 0, d.output()
+    assert hooks(d.stdout, "stop") == ["stop c", "stop b", "stop a"]
+    assert_no_traceback(d)
+
+
+@backends
 def test_sighup_during_startup_is_ignored(backend: str, tmp_path: Path) -> None:
     """A SIGHUP while tiers still start is logged and ignored; the daemon comes up."""
     env = {"PROBE_GATE": "init.c", "PROBE_GATE_DIR": str(tmp_path)}

@@ -219,11 +219,12 @@ def test_signal_storm(trial: int, capsys: pytest.CaptureFixture[str]) -> None:
     ]
     late = killed_late(t.status)
     if late is not None:
-        # Known weakness, reported: once the run has ended, serve() has given
-        # the signals back to their default action, so a SIGTERM or SIGHUP
-        # that arrives while the process exits kills it (status -15 or -1),
-        # and a SIGINT raises KeyboardInterrupt (130 or -2).  The checks
-        # above show that every driver had stopped by then.
+        # The command ignores SIGHUP outside serve(), so a late SIGHUP never
+        # kills it.  SIGTERM and SIGINT it ignores once serve() returns; one
+        # that lands in the short span before (the report being written, the
+        # event loop closing) still ends the process by its default action,
+        # a known weakness: the checks above show every driver had stopped.
+        assert late in ("SIGTERM", "SIGINT"), what
         assert late in [name.split()[0] for name in t.sent], what
     else:
         assert t.status == (1 if interrupted_stops else 0), what

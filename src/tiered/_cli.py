@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 import traceback
 from typing import TYPE_CHECKING
@@ -148,9 +149,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream=sys.stderr,
             format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         )
-        if args.traceback:
-            return _serve_with_traceback(runtime, args.backend, args.report)
-        return serve(runtime, backend=args.backend, report=args.report)
+        # A SIGHUP before serve() listens has nothing to reload, and one
+        # after it stopped listening (logrotate, say) must not kill a daemon
+        # whose drivers have all stopped: serve() restores this when it ends.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        try:
+            if args.traceback:
+                return _serve_with_traceback(runtime, args.backend, args.report)
+            return serve(runtime, backend=args.backend, report=args.report)
+        finally:
+            # the run is over: a late SIGTERM or SIGINT must not turn its
+            # exit status into death by signal (this process exits now)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     except _UsageProblem as exc:
         print(f"tiered: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,8 @@ from ._exceptions import ShutdownError, StartupError, UsageError
 from ._notify import Notifier, watchdog_interval
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from ._report import Report
     from ._run import Run
     from ._runtime import Runtime
@@ -98,20 +100,34 @@ async def _watch_signals(
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    with anyio.open_signal_receiver(
-        signal.SIGTERM, signal.SIGINT, signal.SIGHUP
-    ) as signals:
-        task_status.started()
-        async for signum in signals:
-            name = signal.Signals(signum).name
-            if signum != signal.SIGHUP:
-                ctl.request_stop(name)
-            elif ctl.phase != "running":
-                log.info("SIGHUP ignored: the daemon is %s", ctl.phase)
-            elif ctl.reloading:
-                ctl.reload_again = True  # coalesced into one more reload
-            else:
-                tg.start_soon(ctl.reload)
+    watched = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    # asyncio gives a signal back to its default action, not to the handler
+    # it found; put that back ourselves (tiered run ignores SIGHUP, so that a
+    # late one cannot kill a daemon whose drivers have all stopped)
+    before = {sig: signal.getsignal(sig) for sig in watched}
+    try:
+        with anyio.open_signal_receiver(*watched) as signals:
+            task_status.started()
+            await _dispatch(ctl, tg, signals)
+    finally:
+        for sig, handler in before.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+async def _dispatch(
+    ctl: _Control, tg: anyio.abc.TaskGroup, signals: AsyncIterator[int]
+) -> None:
+    async for signum in signals:
+        name = signal.Signals(signum).name
+        if signum != signal.SIGHUP:
+            ctl.request_stop(name)
+        elif ctl.phase != "running":
+            log.info("SIGHUP ignored: the daemon is %s", ctl.phase)
+        elif ctl.reloading:
+            ctl.reload_again = True  # coalesced into one more reload
+        else:
+            tg.start_soon(ctl.reload)
 
 
 async def _watchdog(notify: Notifier, interval: float) -> None:
