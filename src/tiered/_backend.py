@@ -37,7 +37,7 @@ import anyio
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from contextlib import AbstractAsyncContextManager
     from types import TracebackType
 
@@ -67,7 +67,7 @@ class Waitable(Protocol):
 
     def set(self) -> None: ...
     def is_set(self) -> bool: ...
-    async def wait(self) -> object: ...
+    def wait(self) -> Awaitable[object]: ...
 
 
 class ScopeFactory(Protocol):
@@ -165,14 +165,61 @@ class _Gate:
             self._waiters.discard(fut)
 
 
+class _TrioGate:
+    """An event for trio whose ``wait()`` is trio's own parking, no coroutine more.
+
+    ``trio.Event.wait()`` is a coroutine around the same parking, with a
+    closure for its abort; a resting driver keeps both alive, a frame
+    included, for as long as it rests.  ``trio`` is the running module, set
+    by :func:`current_backend` (tiered does not import trio itself).
+    """
+
+    __slots__ = ("_flag", "_tasks")
+    trio: Any = None
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._tasks: set[Any] = set()
+
+    def set(self) -> None:
+        # as trio.Event.set(): KeyboardInterrupt cannot land half-way (the
+        # method is protected in current_backend)
+        if not self._flag:
+            self._flag = True
+            reschedule = self.trio.lowlevel.reschedule
+            for task in self._tasks:
+                reschedule(task)
+            self._tasks.clear()
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self) -> Awaitable[object]:
+        lowlevel = self.trio.lowlevel
+        if self._flag:
+            return lowlevel.checkpoint()  # type: ignore[no-any-return]
+        task = lowlevel.current_task()
+        self._tasks.add(task)
+        return lowlevel.wait_task_rescheduled(  # type: ignore[no-any-return]
+            functools.partial(self._abort, task)
+        )
+
+    def _abort(self, task: object, _: object) -> object:
+        self._tasks.discard(task)
+        return self.trio.lowlevel.Abort.SUCCEEDED
+
+
 def current_backend() -> Backend:
     """The backend of the running event loop; call it from inside the loop."""
     trio = sys.modules.get("trio")
     if trio is not None and trio.lowlevel.in_trio_run():
+        if _TrioGate.trio is None:
+            _TrioGate.trio = trio
+            _TrioGate.set = trio.lowlevel.enable_ki_protection(_TrioGate.set)  # type: ignore[method-assign]
         return Backend(
             trio.current_time,
             trio.CancelScope,
-            trio.Event,
+            _TrioGate,
             trio.Cancelled,
             open_nursery=trio.open_nursery,
         )
