@@ -160,6 +160,21 @@ def test_second_sigint_cuts_a_slow_stop_short(backend: str, reload_first: bool) 
 
 
 @backends
+def test_sigint_after_sigterm_cuts_the_stop_short_and_says_so(backend: str) -> None:
+    """SIGTERM then SIGINT: the SIGINT cuts the stop short, and is not called a second one."""
+    env = {"PROBE_DELAY": "stop.a=60", "PROBE_STOP_TIMEOUT": "120"}
+    with Daemon(run(backend), env=env) as d:
+        d.wait_for("stderr", UP)
+        d.signal(signal.SIGTERM)
+        d.wait_for("stdout", "stop a")
+        d.signal(signal.SIGINT)
+        assert d.wait() == 1, d.output()
+    assert any("SIGINT after SIGTERM: cutting the stop short" in x for x in d.stderr)
+    assert not any("second SIGINT" in x for x in d.stderr), d.output()
+    assert_no_traceback(d)
+
+
+@backends
 def test_second_sigint_cuts_a_rollback_short(backend: str, tmp_path: Path) -> None:
     """A second SIGINT during a start-up rollback ends it too: exit 1, says why."""
     env = {

@@ -51,19 +51,27 @@ class _Control:
         self.stop = anyio.Event()
         self.reloading = False
         self.reload_again = False
+        self.stopped_by: str | None = None  # the signal that began the stop
 
     def request_stop(self, signame: str) -> None:
         if self.phase == "starting":
             log.info("%s during start-up: rolling back", signame)
             self.phase = "stopping"
+            self.stopped_by = signame
             self.notify.stopping()
             self.startup.cancel()
         elif self.phase == "running":
             log.info("%s: stopping", signame)
             self.phase = "stopping"
+            self.stopped_by = signame
             self.stop.set()
         elif signame == "SIGINT":
-            log.warning("second SIGINT: cutting the stop short")
+            what = (
+                "second SIGINT"
+                if self.stopped_by in ("SIGINT", None)
+                else f"SIGINT after {self.stopped_by}"
+            )
+            log.warning("%s: cutting the stop short", what)
             self.run._cut_stop_short()
 
     def running(self) -> bool:
@@ -102,17 +110,24 @@ async def _watch_signals(
 ) -> None:
     watched = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     # asyncio gives a signal back to its default action, not to the handler
-    # it found; put that back ourselves (tiered run ignores SIGHUP, so that a
-    # late one cannot kill a daemon whose drivers have all stopped)
+    # it found; put that back ourselves, with the signals blocked meanwhile
+    # so none lands on the default action in between (tiered run ignores
+    # SIGHUP: a late one must not kill a daemon whose drivers all stopped)
     before = {sig: signal.getsignal(sig) for sig in watched}
+    mask: set[int | signal.Signals] | None = None
     try:
         with anyio.open_signal_receiver(*watched) as signals:
             task_status.started()
-            await _dispatch(ctl, tg, signals)
+            try:
+                await _dispatch(ctl, tg, signals)
+            finally:
+                mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     finally:
         for sig, handler in before.items():
             if handler is not None:
                 signal.signal(sig, handler)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 async def _dispatch(
