@@ -56,3 +56,10 @@ def test_core_imports_only_anyio() -> None:
     )
     assert out.stdout.strip() == "[]"
     assert "trio" not in out.stdout
+
+
+def test_skip_reason_is_always_a_str() -> None:
+    """The report's ``reason`` is typed str, whatever a caller passed to Skip."""
+    assert tiered.Skip("no GPU").reason == "no GPU"
+    assert tiered.Skip(42).reason == "42"  # type: ignore[arg-type]
+    assert tiered.Skip().reason == ""

@@ -112,4 +112,5 @@ class Skip(Exception):
 
     def __init__(self, reason: str = "") -> None:
         super().__init__(reason)
-        self.reason = reason
+        # a str in the report even if a caller passed something else
+        self.reason = reason if isinstance(reason, str) else str(reason)
