@@ -500,6 +500,17 @@ class Run:
             # others are shielded by their life scope
             tier.start_scope.cancel()
 
+    def _own_scope(self, st: _DriverState, tier: _Tier) -> Scope | None:
+        """A scope to cancel this starting driver alone, or None: its tier's will do.
+
+        Only a tier with a scope of its own (trio, _tier_host) can do without,
+        and only for required drivers: an optional one is cancelled alone when
+        it times out.
+        """
+        if tier.start_scope is None or st.d.optional:
+            return self._b.scope()
+        return None
+
     def _ours(self, st: _DriverState, exc: BaseException) -> bool:
         """Whether ``exc`` is the run's own cancellation of a starting driver."""
         return (
@@ -630,8 +641,7 @@ class Run:
             self._set_deadline(st, now + d.start_timeout)
             # Two scopes span the whole life (see the docstring).  ``start``
             # is the driver's own; on trio a required driver uses its tier's.
-            own = self._b.loop is not None or d.optional
-            start = st.scope = self._b.scope() if own else None
+            start = st.scope = self._own_scope(st, tier)
             life = st.life = self._b.scope()
             t_at = st.init_at = now - self._t0
             t_end: float | None = None
@@ -800,10 +810,7 @@ class Run:
         d = st.d
         now = self._clock()
         self._set_deadline(st, now + st.budget)
-        # its own scope where it has one for initialize; else its tier's
-        scope = st.scope = (
-            self._b.scope() if tier.start_scope is None or d.optional else None
-        )
+        scope = st.scope = self._own_scope(st, tier)
         st.auto_at = now - self._t0
         st.phase = "autostart"
         outcome: object = None
