@@ -1,4 +1,4 @@
-"""The machine, the goals of issue 5, and the Markdown fragment of the results.
+"""The machine, the goals, and the Markdown fragment of the results.
 
 Every goal is computed from the figures of the run at hand; a goal whose
 workload did not run is "not measured" (``met`` is None).
@@ -38,11 +38,21 @@ LABELS = {
     "dependency_injector": "dependency-injector",
     "tiered_one_tier": "tiered, all in one tier",
     "tiered_no_gc": "tiered, garbage collector off (a control)",
+    "tiered_info_log": "tiered, `tiered` logger at INFO (to /dev/null)",
 }
 OVERHEAD_LIMIT, OVERHEAD_AIM = 1.5, 1.2
 LATENCY_LIMIT = 1.02
 SCALING_LIMIT = 1.25
 MEMORY_LIMIT = 4096
+EXEC_LIMIT = 1.10
+IMPORT_LIMIT_S = 0.010
+# workload 6's ratios, as the tables and the goal name them
+EXEC_RATIO_LABELS = {
+    "tiered_cli_vs_anyio_daemon": "`tiered run` ÷ anyio by hand",
+    "tiered_serve_vs_anyio_daemon": "`serve()` ÷ anyio by hand",
+    "tiered_cli_vs_tiered_serve": "`tiered run` ÷ `serve()`",
+    "anyio_daemon_vs_asyncio_daemon": "anyio by hand ÷ asyncio by hand",
+}
 
 
 # -- the machine -----------------------------------------------------------------
@@ -116,14 +126,18 @@ def _goal(key: str, goal: str, checks: Checks, unit: str) -> dict[str, Any]:
 def _fmt_value(value: float, unit: str) -> str:
     if unit == "bytes":
         return f"{value / 1024:.2f} KiB"
+    if unit == "s":
+        return f"{value * 1000:.1f} ms"
     return f"{value:.3f}x"
 
 
 def goals(workloads: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each goal of issue 5, and whether this run met it."""
+    """Each goal, and whether this run met it."""
     over = workloads.get("overhead")
     lat = workloads.get("latency")
     scal = workloads.get("scaling")
+    imp = workloads.get("importtime")
+    ex = workloads.get("exec")
 
     checks: Checks = {}
     for b, e in over["backends"].items() if over else ():
@@ -195,7 +209,45 @@ def goals(workloads: dict[str, Any]) -> list[dict[str, Any]]:
         checks,
         "x",
     )
-    return [overhead, latency, scaling_time, scaling_memory, peers]
+
+    checks = {}
+    for b, e in ex["backends"].items() if ex else ():
+        for key, name in (
+            ("tiered_cli_vs_anyio_daemon", "tiered run"),
+            ("tiered_serve_vs_anyio_daemon", "serve()"),
+        ):
+            r = e["ratios"].get(key)
+            if r is not None:
+                checks[f"{b} {name}"] = (r["ratio"], r["ratio"] <= EXEC_LIMIT)
+    exec_ready = _goal(
+        "exec_ready",
+        f"exec to READY within {EXEC_LIMIT:.2f}x of the anyio by-hand daemon "
+        "(`tiered run` and `serve()`, workload 6)",
+        checks,
+        "x",
+    )
+
+    checks = {}
+    if imp:
+        wall = imp["wall_s"]
+        extra = wall["tiered"]["median"] - wall["anyio"]["median"]
+        checks["tiered minus anyio"] = (extra, extra <= IMPORT_LIMIT_S)
+    import_time = _goal(
+        "import_time",
+        f"`import tiered` within {IMPORT_LIMIT_S * 1000:.0f} ms of `import anyio` "
+        "(fresh interpreters, medians)",
+        checks,
+        "s",
+    )
+    return [
+        overhead,
+        latency,
+        scaling_time,
+        scaling_memory,
+        peers,
+        exec_ready,
+        import_time,
+    ]
 
 
 # -- Markdown --------------------------------------------------------------------
@@ -277,6 +329,8 @@ def markdown(data: dict[str, Any]) -> str:
         lines += ["", *_expressions(data)]
     if "importtime" in w:
         lines += ["", *_importtime(w["importtime"])]
+    if "exec" in w:
+        lines += ["", *_exec(w["exec"])]
     return "\n".join(lines) + "\n"
 
 
@@ -369,7 +423,27 @@ def _overhead(o: dict[str, Any], title: str) -> list[str]:
             r = o["backends"][b]["tiered_vs"].get(base)
             row.append(_ratio(r) if r else "—")
         rows.append(row)
+    if any("info_log_vs_off" in o["backends"][b] for b in backends):
+        rows.append(
+            [
+                "tiered at INFO ÷ tiered, logging off",
+                *(
+                    _ratio(o["backends"][b]["info_log_vs_off"])
+                    if "info_log_vs_off" in o["backends"][b]
+                    else "—"
+                    for b in backends
+                ),
+            ]
+        )
     lines += _table(["ratio of total times", *backends], rows)
+    info = o.get("info_log")
+    if info:
+        lines += [
+            "",
+            f"{LABELS['tiered_info_log']}: {info['how']} It ran in the first "
+            f"{info['rounds']} round(s) only, and its ratio pairs those rounds "
+            "with tiered's.",
+        ]
     for k, why in o["skipped"].items():
         lines += ["", f"Not run: {LABELS.get(k, k)}: {why}"]
     return lines
@@ -492,12 +566,7 @@ def _scaling(s: dict[str, Any]) -> list[str]:
 
 def _importtime(i: dict[str, Any]) -> list[str]:
     wall = i["wall_s"]
-    heaviest = [
-        (k, v)
-        for k, v in i["importtime_us"]["slowest_cumulative"].items()
-        if k != "tiered"
-    ][:6]
-    slowest = ", ".join(f"`{k}` {v / 1000:.1f}" for k, v in heaviest)
+    us = i["importtime_us"]
     lines = [
         "### 5. Import time",
         "",
@@ -513,20 +582,166 @@ def _importtime(i: dict[str, Any]) -> list[str]:
             ["`python -c 'import tiered'`", _ms(wall["tiered"]["median"])],
         ],
     )
-    cumulative = i["importtime_us"]["tiered_cumulative"]
+    extra = wall["tiered"]["median"] - wall["anyio"]["median"]
+    per_round = i.get("tiered_minus_anyio_per_round_s")
     lines += [
         "",
         f"`import tiered` adds {_ms(i['tiered_minus_python_s'])} ms to a bare "
-        f"interpreter, `import anyio` {_ms(i['anyio_minus_python_s'])} ms; "
-        f"tiered ÷ anyio (whole process): {_ratio(i['tiered_vs_anyio'])}. "
+        f"interpreter, `import anyio` {_ms(i['anyio_minus_python_s'])} ms: "
+        f"tiered takes {_ms(extra)} ms more than anyio"
         + (
+            f" (per round {_ms(per_round['min'])} to {_ms(per_round['max'])})"
+            if per_round
+            else ""
+        )
+        + f"; tiered ÷ anyio (whole process): {_ratio(i['tiered_vs_anyio'])}.",
+    ]
+    top = us.get("top_cumulative")
+    cumulative = us["tiered_cumulative"]
+    if top:
+        profiles = us.get("profiles", 1)
+        lines += [
+            "",
+            f"Where it goes: per module, the median of {profiles} run(s) of "
+            "`python -X importtime -c 'import tiered'`, by cumulative time. "
+            "`-X importtime` slows imports down: compare these with one "
+            "another, not with the wall times. *Depth* is the nesting: 0 for "
+            "what the command (or start-up) imported itself.",
+            "",
+        ]
+        lines += _table(
+            ["module", "depth", "cumulative (ms)", "self (ms)"],
+            (
+                [
+                    f"`{m['module']}`",
+                    str(m["depth"]),
+                    f"{m['cumulative'] / 1000:.1f}",
+                    f"{m['self'] / 1000:.1f}",
+                ]
+                for m in top
+            ),
+        )
+        beyond = us.get("beyond_anyio")
+        if beyond:
+            largest = ", ".join(
+                f"`{m['module']}` {m['self'] / 1000:.1f}" for m in beyond[:8]
+            )
+            lines += [
+                "",
+                f"`import tiered` loads {us['beyond_anyio_modules']} modules "
+                "that `import anyio` does not (by name, from the same kind of "
+                f"runs), {us['beyond_anyio_self_total'] / 1000:.1f} ms of self "
+                f"time in all under `-X importtime`; the largest (self ms): "
+                f"{largest}.",
+            ]
+    elif cumulative:  # results from before the per-module table
+        heaviest = [
+            (k, v) for k, v in us["slowest_cumulative"].items() if k != "tiered"
+        ][:6]
+        slowest = ", ".join(f"`{k}` {v / 1000:.1f}" for k, v in heaviest)
+        lines += [
+            "",
             f"One `python -X importtime -c 'import tiered'` puts `tiered` at "
             f"{cumulative / 1000:.1f} ms cumulative; the heaviest imports in it "
-            f"(cumulative ms): {slowest}."
-            if cumulative
-            else ""
+            f"(cumulative ms): {slowest}.",
+        ]
+    return lines
+
+
+EXEC_ORDER = ("tiered_cli", "tiered_serve", "anyio_daemon", "asyncio_daemon")
+
+
+def _exec(e: dict[str, Any]) -> list[str]:
+    backends = _backends(e)
+    subjects = e["subjects"]
+    floor = e["floor"]
+    label = {k: v["label"] for k, v in subjects.items()}
+    floor_text = (
+        f"{_ms(floor['ready']['median'])} ms to READY=1 and "
+        f"{_ms(floor['exit']['median'])} ms from it to the exit"
+        if floor["ready"] and floor["exit"]
+        else "no figure (every run failed)"
+    )
+    lines = [
+        f"### 6. Exec to READY: daemons as processes, {e['drivers']} no-op "
+        f"drivers in {e['tiers']} tiers",
+        "",
+        "What the user of a daemon waits for: from just before the spawn "
+        "(`subprocess.Popen`) to the moment the benchmark has the `READY=1` "
+        "datagram on the `AF_UNIX` notify socket it bound for the run "
+        "(`NOTIFY_SOCKET`); then SIGTERM, and from READY=1 to the exit. "
+        f"Rounds: {e['rounds']}, each running every daemon once on every "
+        "backend in an order rotated each round, after one untimed run of "
+        "each (byte code cached). Every daemon logs at INFO to a file. "
+        "Milliseconds, median, and ÷ the interpreter floor (`python -m "
+        f"exec_floor`, which sends READY=1 and nothing more: {floor_text}).",
+        "",
+    ]
+    keys = [
+        k
+        for k in EXEC_ORDER
+        if any(k in e["backends"][b]["subjects"] for b in backends)
+    ]
+    rows = []
+    for k in keys:
+        row = [label.get(k, k)]
+        for b in backends:
+            s = e["backends"][b]["subjects"].get(k)
+            if not s or not s["ready"]:
+                row.append("—")
+                continue
+            cell = _ms(s["ready"]["median"])
+            if "vs_floor" in s:
+                cell += f", {_ratio(s['vs_floor'])}"
+            row.append(cell)
+        rows.append(row)
+    lines += _table(["exec to READY (ms, ÷ floor)", *backends], rows)
+    lines += [""]
+    rows = []
+    for k in keys:
+        row = [label.get(k, k)]
+        for b in backends:
+            s = e["backends"][b]["subjects"].get(k)
+            row.append(_ms(s["exit"]["median"]) if s and s["exit"] else "—")
+        rows.append(row)
+    lines += _table(["READY to exit (ms)", *backends], rows)
+    lines += [""]
+    rows = []
+    for key, text in EXEC_RATIO_LABELS.items():
+        cells = [
+            _ratio(e["backends"][b]["ratios"][key])
+            if key in e["backends"][b]["ratios"]
+            else "—"
+            for b in backends
+        ]
+        if any(c != "—" for c in cells):
+            rows.append([text, *cells])
+    lines += _table(["ratio of exec to READY", *backends], rows)
+    lines += [
+        "",
+        *_table(
+            ["daemon", "command", "how"],
+            ([v["label"], f"`{v['command']}`", v["how"]] for v in subjects.values()),
         ),
     ]
+    failures = e["failures"]
+    if not failures:
+        lines += ["", "Failed runs: none (every daemon sent READY=1 and exited 0)."]
+    else:
+        lines += [
+            "",
+            f"Failed runs: {len(failures)} (killed if still running; no figure; "
+            "round 0 is the untimed one):",
+            "",
+        ]
+        lines += [
+            f"- {label.get(f['subject'], f['subject'])}"
+            + (f" on {f['backend']}" if f["backend"] else "")
+            + f", round {f['round']}: {f['why']}"
+            for f in failures[:10]
+        ]
+        if len(failures) > 10:
+            lines.append(f"- and {len(failures) - 10} more (see latest.json)")
     return lines
 
 

@@ -4,7 +4,8 @@ Workloads: 1. overhead of 10,000 no-op drivers against hand-written floors
 and peers; 2. start-up latency of drivers that sleep, against the bound and
 the same sleeps by hand; 3. scaling from 100 to 100k drivers, time and memory;
 4. the peers (facet, aiomisc, dependency-injector, AsyncExitStack) take part
-in 1 and 2; 5. import time.  Writes ``latest.json`` and ``latest.md`` to
+in 1 and 2; 5. import time; 6. exec to READY: daemons as processes, from the
+spawn to READY=1 on a notify socket.  Writes ``latest.json`` and ``latest.md`` to
 ``--out`` (default ``benchmarks/results``) and prints the Markdown.
 
     python benchmarks/run.py [--quick] [--rounds N] [--only WORKLOAD ...]
@@ -27,7 +28,7 @@ import render
 import workloads
 from harness import BACKENDS
 
-WORKLOADS = ("overhead", "latency", "scaling", "importtime")
+WORKLOADS = ("overhead", "latency", "scaling", "importtime", "exec")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -45,8 +46,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--rounds",
         type=int,
         help=f"rounds of interleaved runs (default {workloads.FULL.rounds}, "
-        f"{workloads.FULL.big_rounds} for {workloads.FULL.big_size:,} drivers; "
-        "1 with --quick)",
+        f"{workloads.FULL.big_rounds} for {workloads.FULL.big_size:,} drivers, "
+        f"{workloads.FULL.exec_rounds} for exec; 1 with --quick, "
+        f"{workloads.QUICK.exec_rounds} for exec)",
     )
     parser.add_argument(
         "--only",
@@ -114,13 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     data["verification"] = workloads.verification(settings, backends)
     results: dict[str, Any] = {}
     if "overhead" in chosen:
-        progress(f"overhead: {settings.overhead_drivers:,} drivers")
+        progress(
+            f"overhead: {settings.overhead_drivers:,} drivers, tiered also at INFO"
+        )
         results["overhead"] = workloads.overhead(
             settings.overhead_drivers,
             settings.overhead_tiers,
             settings.rounds,
             backends,
             progress,
+            info_log_rounds=settings.info_log_rounds,
         )
         progress(f"overhead: {settings.small_drivers:,} drivers, every peer")
         results["overhead_small"] = workloads.overhead(
@@ -138,7 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         results["scaling"] = workloads.scaling(settings, backends, progress)
     if "importtime" in chosen:
         progress("import time")
-        results["importtime"] = workloads.importtime(settings.import_runs, progress)
+        results["importtime"] = workloads.importtime(
+            settings.import_runs, settings.import_profiles, progress
+        )
+    if "exec" in chosen:
+        progress(
+            f"exec to READY: {settings.exec_drivers} drivers in "
+            f"{settings.exec_tiers} tiers, one process a run"
+        )
+        results["exec"] = workloads.exec_ready(settings, backends, progress)
     data["workloads"] = results
     data["goals"] = render.goals(results)
     data["machine"]["load_average_at_end"] = list(os.getloadavg())

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+import os
 from contextlib import AsyncExitStack, asynccontextmanager
 from time import perf_counter
 from typing import TYPE_CHECKING
@@ -94,6 +96,43 @@ async def run_tiered_no_gc(plan: Plan) -> Timing:
     finally:
         if was_enabled:
             gc.enable()
+
+
+# the format `tiered run` gives its log (src/tiered/_cli.py)
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def _info_handler() -> logging.Handler:
+    """A real handler on a real file: /dev/null, so that no disk is measured.
+
+    A ``FileHandler`` is a ``StreamHandler`` on the file it opens; each
+    record is formatted, written and flushed, as on a daemon's stderr.
+    """
+    handler = logging.FileHandler(os.devnull)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    return handler
+
+
+async def run_tiered_info_log(plan: Plan) -> Timing:
+    """As :func:`run_tiered`, with the ``tiered`` logger at INFO to a handler.
+
+    The handler is set up before the clock starts and removed after; the
+    records stop at it (``propagate`` off), so whatever handlers the root
+    logger has (pytest's, say) are not measured.
+    """
+    logger = logging.getLogger("tiered")
+    handler = _info_handler()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        return await run_tiered(plan)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        handler.close()
 
 
 # -- the anyio floor: a task group per tier, by hand ----------------------------
@@ -241,6 +280,15 @@ TIERED_NO_GC = Subject(
     ALL,
     "tiered as above, with gc.disable() around the run: a control that shows "
     "what of the scaling is the cyclic garbage collector's.",
+)
+TIERED_INFO_LOG = Subject(
+    "tiered_info_log",
+    "tiered, logging at INFO",
+    run_tiered_info_log,
+    ALL,
+    "tiered as above, with the `tiered` logger at INFO going to a "
+    "`logging.FileHandler` on /dev/null, in the format of `tiered run`; "
+    "the default (no handler, level WARNING) keeps logging off.",
 )
 ANYIO_FLOOR = Subject(
     "anyio_floor",

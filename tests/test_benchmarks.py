@@ -3,23 +3,36 @@
 No timing is asserted here (speed is shown by ``make bench``, never by a
 test): only that each workload, every subject and every peer ran, that the
 results have their shape, and that the values are sane, e.g. no start-up
-beats the bound, and each subject kept the tiers it claims to keep.
+beats the bound, each subject kept the tiers it claims to keep, and every
+daemon process of workload 6 sent READY=1 and exited cleanly.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("asyncio", "uvloop", "trio")
 ASYNCIO_ONLY = ("facet", "aiomisc", "dependency_injector")
 EVERYWHERE = ("tiered", "anyio_floor", "native_floor", "exitstack")
+# workload 6: the daemons on each backend (the floor runs on none)
+EXEC_TIERED = ("tiered_cli", "tiered_serve")
+EXEC_DAEMONS = {
+    "asyncio": (*EXEC_TIERED, "anyio_daemon", "asyncio_daemon"),
+    "uvloop": (*EXEC_TIERED, "anyio_daemon", "asyncio_daemon"),
+    "trio": (*EXEC_TIERED, "anyio_daemon"),
+}
 
 
 def bench(out: Path, *args: str) -> dict[str, Any]:
@@ -102,15 +115,22 @@ def test_overhead_runs_every_subject(
 ) -> None:
     o = results[0]["workloads"][workload]
     assert o["skipped"] == {}  # at tiny size even dependency-injector runs
+    # tiered with its logger at INFO runs beside workload 1 only
+    info = ("tiered_info_log",) if workload == "overhead" else ()
+    assert ("info_log" in o) is bool(info)
     for backend in BACKENDS:
         entry = o["backends"][backend]
-        expected = EVERYWHERE + (ASYNCIO_ONLY if backend != "trio" else ())
+        expected = EVERYWHERE + (ASYNCIO_ONLY if backend != "trio" else ()) + info
         assert set(entry["subjects"]) == set(expected), backend
+        assert ("info_log_vs_off" in entry) is bool(info)
+        if info:
+            assert entry["info_log_vs_off"]["ratio"] > 0
+            assert entry["info_log_vs_off"]["rounds"] == 1
         for timing in entry["subjects"].values():
             assert timing["runs"] == 1
             for part in ("start", "stop", "total"):
                 assert positive(timing[part])
-        assert set(entry["tiered_vs"]) == set(expected) - {"tiered"}
+        assert set(entry["tiered_vs"]) == set(expected) - {"tiered", *info}
         for r in entry["tiered_vs"].values():
             assert r["ratio"] > 0
             assert r["rounds"] == 1
@@ -173,10 +193,126 @@ def test_import_time_is_measured(results: tuple[dict[str, Any], str]) -> None:
     for command in ("python", "anyio", "tiered"):
         assert positive(i["wall_s"][command])
     assert i["tiered_vs_anyio"]["ratio"] > 0
-    assert i["importtime_us"]["tiered_cumulative"] > 0
-    assert any(
-        m.startswith("tiered.") for m in i["importtime_us"]["tiered_modules_self"]
+    assert i["tiered_minus_anyio_s"] == pytest.approx(
+        i["wall_s"]["tiered"]["median"] - i["wall_s"]["anyio"]["median"]
     )
+    us = i["importtime_us"]
+    assert us["profiles"] == 1
+    assert us["tiered_cumulative"] > 0
+    assert us["anyio_alone_cumulative"] > 0
+    assert any(m.startswith("tiered.") for m in us["tiered_modules_self"])
+    # the top modules by cumulative time: `tiered` holds all of its own
+    top = us["top_cumulative"]
+    cumulative = [m["cumulative"] for m in top]
+    assert top[0]["module"] == "tiered"
+    assert top[0]["depth"] == 0
+    assert cumulative == sorted(cumulative, reverse=True)
+    assert all(0 <= m["self"] <= m["cumulative"] for m in top)
+    assert any(m["module"].startswith("tiered.") and m["depth"] == 1 for m in top)
+    # what tiered imports beyond anyio: tiered's modules, never anyio itself
+    beyond = {m["module"] for m in us["beyond_anyio"]}
+    assert "tiered" in beyond or any(m.startswith("tiered.") for m in beyond)
+    assert "anyio" not in beyond
+    assert us["beyond_anyio_modules"] >= len(beyond)
+    assert us["beyond_anyio_self_total"] >= sum(m["self"] for m in us["beyond_anyio"])
+
+
+def test_exec_to_ready_runs_every_daemon(
+    results: tuple[dict[str, Any], str],
+) -> None:
+    """Every daemon process ran each round, sent READY=1 and exited with 0."""
+    e = results[0]["workloads"]["exec"]
+    assert e["rounds"] == 2
+    assert e["failures"] == []
+    assert set(e["subjects"]) == {*EXEC_DAEMONS["asyncio"], "floor"}
+    floor = e["floor"]
+    assert (floor["runs"], floor["failures"]) == (2, 0)
+    assert positive(floor["ready"])
+    assert positive(floor["exit"])
+    assert floor["ready_message"] == "READY=1"
+    assert list(e["backends"]) == list(BACKENDS)
+    for backend, expected in EXEC_DAEMONS.items():
+        entry = e["backends"][backend]
+        assert tuple(entry["subjects"]) == expected, backend
+        for key, s in entry["subjects"].items():
+            assert (s["runs"], s["failures"]) == (2, 0), (backend, key)
+            for figure in ("ready", "exit"):
+                assert positive(s[figure]), (backend, key, figure)
+                assert s[figure]["max"] < e["timeout_s"]
+            # READY=1 says every driver came up; tiered said each tier first
+            lines = s["ready_message"].split("\n")
+            assert lines[0] == "READY=1"
+            assert lines[1].startswith(f"STATUS={e['drivers']} driver(s) running")
+            tiered = key in EXEC_TIERED
+            assert s["datagrams_before_ready"] == (e["tiers"] if tiered else 0)
+            assert s["vs_floor"]["ratio"] > 0
+            assert s["vs_floor"]["rounds"] == 2
+            assert s["above_floor_s"] == pytest.approx(
+                s["ready"]["median"] - floor["ready"]["median"]
+            )
+        ratios = {
+            "tiered_cli_vs_anyio_daemon",
+            "tiered_serve_vs_anyio_daemon",
+            "tiered_cli_vs_tiered_serve",
+        }
+        if backend != "trio":
+            ratios.add("anyio_daemon_vs_asyncio_daemon")
+        assert set(entry["ratios"]) == ratios, backend
+        for r in entry["ratios"].values():
+            assert r["ratio"] > 0
+            assert r["rounds"] == 2
+            assert positive(r["per_round"])
+
+
+def processes_module() -> ModuleType:
+    """``benchmarks/processes.py``, imported as run.py would."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import processes
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return processes
+
+
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [
+        ("import sys; print('no notify'); sys.exit(3)", "exited with status 3"),
+        ("import time; time.sleep(30)", "no READY=1 in time"),
+        (  # READY=1, then deaf to SIGTERM: killed at the timeout
+            "import os, signal, socket, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+            "s.sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n"
+            "time.sleep(30)",
+            "did not exit after SIGTERM",
+        ),
+    ],
+)
+def test_a_failed_daemon_is_killed_and_counted(
+    tmp_path: Path, code: str, failure: str
+) -> None:
+    processes = processes_module()
+    pidfile = tmp_path / "pid"
+    daemon = processes.Daemon(
+        "bad",
+        "bad",
+        (
+            "-c",
+            f"import os; open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n{code}",
+        ),
+        None,
+        "a daemon that fails",
+    )
+    # the socket's path must fit in sun_path: pytest's tmp_path may not
+    with processes.scratch_dir() as workdir:
+        outcome = processes.run_daemon(daemon, None, workdir, 1.0, 1, 1)
+    assert outcome.ready is None
+    assert outcome.exit is None
+    assert outcome.failure is not None
+    assert outcome.failure.startswith(failure)
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(int(pidfile.read_text()), 0)
 
 
 def test_every_goal_is_computed(results: tuple[dict[str, Any], str]) -> None:
@@ -187,10 +323,17 @@ def test_every_goal_is_computed(results: tuple[dict[str, Any], str]) -> None:
         "scaling_time",
         "scaling_memory",
         "peers",
+        "exec_ready",
+        "import_time",
     ]
     for g in goals:
         assert isinstance(g["met"], bool), g
-        assert all(v > 0 for v in g["values"].values())
+        if g["id"] == "import_time":  # a difference of times, in seconds
+            assert all(math.isfinite(v) for v in g["values"].values())
+        else:
+            assert all(v > 0 for v in g["values"].values())
+    exec_ready = goals[-2]
+    assert len(exec_ready["values"]) == 2 * len(BACKENDS)  # tiered run and serve()
 
 
 def test_markdown_is_a_fragment_with_every_section(
@@ -203,6 +346,7 @@ def test_markdown_is_a_fragment_with_every_section(
         assert heading in text
     assert "### 4. Peers" in text
     assert "### 5. Import time" in text
+    assert "### 6. Exec to READY" in text
     assert data["machine"]["cpu"] in text
 
 
@@ -214,6 +358,8 @@ def test_only_and_backends_narrow_the_run(tmp_path: Path) -> None:
     assert set(data["verification"]) == set(EVERYWHERE)
     met = {g["id"]: g["met"] for g in data["goals"]}
     assert met["overhead"] is None  # not measured
+    assert met["exec_ready"] is None
+    assert met["import_time"] is None
     assert isinstance(met["latency"], bool)
 
 
