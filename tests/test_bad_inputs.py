@@ -1019,14 +1019,14 @@ ROWS: list[Row] = [
         "types/await-a-run",
         "`await runtime.run()` instead of `async with`",
         TypeError,
-        "object Run can't be used in 'await' expression",
+        ("runtime.run() is not awaitable", "async with"),
         a_run(_await_a_run),
     ),
     run_row(
         "types/sync-with-a-run",
         "`with runtime.run()` instead of `async with`",
         TypeError,
-        "'Run' object does not support the context manager protocol",
+        ("is an async context manager", "async with"),
         a_run(_sync_with_a_run),
     ),
     row(

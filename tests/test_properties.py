@@ -6,6 +6,15 @@ requirements on lower tiers, random ``optional``, some drivers with a
 background task, small random delays) with one random fault per driver:
 
 - ``init_raise`` / ``auto_raise``: the hook raises;
+- ``init_frozen`` / ``auto_frozen`` / ``stop_frozen``: the hook raises an
+  exception that cannot take notes (a frozen dataclass: ``add_note()``
+  raises), and ``init_unprintable`` / ``auto_unprintable`` /
+  ``stop_unprintable`` one whose ``str()`` raises; both count exactly as
+  ``*_raise`` does (each once hung the run, tests/test_robustness.py);
+- ``init_base`` / ``auto_base`` / ``stop_base``: the hook raises
+  ``Interrupt``, a ``BaseException`` of the application's own: like a
+  KeyboardInterrupt it aborts the start-up (optional driver or not), and
+  propagates as itself once everything stopped;
 - ``init_skip`` / ``auto_skip``: the hook raises ``tiered.Skip``;
 - ``init_hang`` / ``auto_hang``: the hook never returns, so its
   ``start_timeout`` ends it (a ``DriverTimeout``);
@@ -17,7 +26,7 @@ at a random moment (a random delay, then a random number of checkpoints):
 during start-up, in the body, during the shutdown or after the run.  It runs
 once on one backend with ``anyio.run`` and checks what the hooks recorded
 (tests/support/recorder.py) and what the run reported against the contract
-in DESIGN.md:
+in docs/design.md:
 
 1. no driver begins before every lower tier is ready (the barrier);
 2. each driver that completed ``initialize`` is stopped exactly once, no
@@ -25,9 +34,11 @@ in DESIGN.md:
 3. stops run tier by tier in reverse order;
 4. the outcome matches a model of start-up, and the error (``StartupError``
    or ``ShutdownError``) names every driver that failed, in its exceptions'
-   notes and in its message.  A cancellation from outside propagates instead
-   (DESIGN.md: cancellation is not an error): a start-up cancelled before any
-   required driver failed raises no ``StartupError``, a run cancelled while
+   notes (a frozen exception names its driver itself) and in its message.
+   An ``Interrupt`` that a hook raised propagates as itself instead, and so
+   does a cancellation from outside (docs/design.md: cancellation is not an
+   error): a start-up cancelled before any required driver failed raises no
+   ``StartupError``, a run cancelled while
    it runs or stops no ``ShutdownError``; no hook begins after the cancel,
    though a cancel that comes as the last tier finishes may let the body
    begin, whose first checkpoint then takes it;
@@ -61,7 +72,7 @@ import re
 import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -83,14 +94,26 @@ Backend = Literal["asyncio", "uvloop", "trio"]
 Fault = Literal[
     "none",
     "init_raise",
+    "init_frozen",
+    "init_unprintable",
+    "init_base",
     "init_skip",
     "init_hang",
     "auto_raise",
+    "auto_frozen",
+    "auto_unprintable",
+    "auto_base",
     "auto_skip",
     "auto_hang",
     "stop_raise",
+    "stop_frozen",
+    "stop_unprintable",
+    "stop_base",
     "stop_hang",
 ]
+#: what a ``*_raise`` fault raises, drawn per faulty driver: mostly a plain
+#: ``Boom``, sometimes one of the exceptions that once hung the run
+FLAVOURS = ("raise", "raise", "raise", "frozen", "unprintable", "base")
 
 BACKENDS = [
     pytest.param("asyncio", id="asyncio"),
@@ -158,6 +181,42 @@ PROPERTY_SETTINGS = settings(
 
 class Boom(Exception):
     """The error a faulty hook raises."""
+
+
+@dataclass(frozen=True)
+class FrozenBoom(Boom):
+    """A Boom that cannot take notes (``add_note()`` raises), so it names its driver."""
+
+    driver: str
+    tier: int
+    phase: str
+
+
+class UnprintableBoom(Boom):
+    """A Boom whose ``str()`` raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+class Interrupt(BaseException):
+    """An application's own BaseException: neither KeyboardInterrupt nor SystemExit."""
+
+    def __init__(self, driver: str) -> None:
+        super().__init__(driver)
+        self.driver = driver
+
+
+def failure(d: DriverPlan, phase: str) -> BaseException:
+    """What ``d``'s faulty hook raises in ``phase``, after its fault's flavour."""
+    flavour = d.fault.partition("_")[2]
+    if flavour == "frozen":
+        return FrozenBoom(d.name, d.tier, phase)
+    if flavour == "unprintable":
+        return UnprintableBoom(f"{d.name} {phase}")
+    if flavour == "base":
+        return Interrupt(d.name)
+    return Boom(f"{d.name} {phase}")
 
 
 class Deadlock(BaseException):
@@ -239,6 +298,9 @@ def plans(draw: st.DrawFn, *, backend: Backend) -> Plan:
             if has_stop:
                 faults += ["stop_raise", "stop_hang"]
             fault = draw(st.sampled_from(faults))
+            if fault.endswith("_raise"):
+                flavour = draw(st.sampled_from(FLAVOURS))
+                fault = cast("Fault", fault.replace("raise", flavour))
         start_timeout = stop_timeout = None
         if fault in ("init_hang", "auto_hang"):
             start_timeout = draw(st.sampled_from(HANG_TIMEOUTS[backend]))
@@ -306,9 +368,9 @@ async def _initialize(d: DriverPlan, rec: Recorder, ctx: tiered.Context) -> None
         if d.background:
             ctx.start_soon(_background, d, rec)
         await anyio.sleep(d.init_delay)
-        if d.fault == "init_raise":
+        if d.fault in INIT_RAISES or d.fault == "init_base":
             rec.add("init_fail", d.name)
-            raise Boom(f"{d.name} initialize")
+            raise failure(d, "initialize")
         if d.fault == "init_skip":
             rec.add("init_fail", d.name)
             raise tiered.Skip(f"{d.name} skips in initialize")
@@ -323,9 +385,9 @@ async def _autostart(d: DriverPlan, rec: Recorder) -> None:
     rec.add("auto_begin", d.name)
     try:
         await anyio.sleep(d.auto_delay)
-        if d.fault == "auto_raise":
+        if d.fault in AUTO_RAISES or d.fault == "auto_base":
             rec.add("auto_fail", d.name)
-            raise Boom(f"{d.name} autostart")
+            raise failure(d, "autostart")
         if d.fault == "auto_skip":
             rec.add("auto_fail", d.name)
             raise tiered.Skip(f"{d.name} skips in autostart")
@@ -340,8 +402,9 @@ async def _stop(d: DriverPlan, rec: Recorder) -> None:
     rec.add("stop", d.name)
     try:
         await anyio.sleep(d.stop_delay)
-        if d.fault == "stop_raise":
-            raise Boom(f"{d.name} stop")
+        if d.fault in STOP_RAISES or d.fault == "stop_base":
+            rec.add("stop_fail", d.name)
+            raise failure(d, "stop")
         if d.fault == "stop_hang":
             await anyio.sleep_forever()
     finally:
@@ -432,8 +495,14 @@ class Expected:
     failing: frozenset[str]
 
 
-START_FAULTS = ("init_raise", "init_hang", "auto_raise", "auto_hang")
-STOP_FAULTS = ("stop_raise", "stop_hang")
+#: the faults that raise an Exception, each counted as ``*_raise``
+INIT_RAISES = ("init_raise", "init_frozen", "init_unprintable")
+AUTO_RAISES = ("auto_raise", "auto_frozen", "auto_unprintable")
+STOP_RAISES = ("stop_raise", "stop_frozen", "stop_unprintable")
+#: the faults that raise an ``Interrupt`` during start-up
+BASE_STARTS = ("init_base", "auto_base")
+START_FAULTS = (*INIT_RAISES, "init_hang", *AUTO_RAISES, "auto_hang", *BASE_STARTS)
+STOP_FAULTS = (*STOP_RAISES, "stop_hang")
 
 
 def expect(plan: Plan) -> Expected:
@@ -456,7 +525,8 @@ def expect(plan: Plan) -> Expected:
             else:
                 s = "running"
             status[d.name] = s
-            if s == "failed" and not d.optional:
+            # an Interrupt aborts the start-up even from an optional driver
+            if s == "failed" and (not d.optional or d.fault in BASE_STARTS):
                 failing.add(d.name)
         if failing:
             return Expected(status, frozenset(blocked), tier, frozenset(failing))
@@ -609,7 +679,7 @@ async def run_scenario(scenario: Scenario, rec: Recorder, backend: Backend) -> O
                         during = run.report
                         await anyio.sleep(scenario.body)
                     rec.add("exit")
-            except (tiered.StartupError, tiered.ShutdownError) as exc:
+            except (tiered.StartupError, tiered.ShutdownError, Interrupt) as exc:
                 error = exc
             elapsed = anyio.current_time() - began
             tg.cancel_scope.cancel()
@@ -642,7 +712,9 @@ def early_stopped(plan: Plan, rec: Recorder, after: tiered.Report) -> set[str]:
     """
     early: set[str] = set()
     for d in plan:
-        if rec.has("auto_fail", d.name) and (d.fault == "auto_skip" or d.optional):
+        if rec.has("auto_fail", d.name) and (
+            d.fault == "auto_skip" or (d.optional and d.fault in AUTO_RAISES)
+        ):
             early.add(d.name)
         elif d.fault == "auto_hang" and d.optional and rec.has("auto_begin", d.name):
             error = after.driver(d.name).error or ""
@@ -652,7 +724,12 @@ def early_stopped(plan: Plan, rec: Recorder, after: tiered.Report) -> set[str]:
 
 
 def noted(exc: BaseException) -> tuple[str, int, str]:
-    """(driver, tier, phase) from the PEP 678 note tiered adds to an error."""
+    """(driver, tier, phase) from the PEP 678 note tiered adds to an error.
+
+    A ``FrozenBoom`` cannot take the note, so it says them itself.
+    """
+    if isinstance(exc, FrozenBoom):
+        return exc.driver, exc.tier, exc.phase
     for note in getattr(exc, "__notes__", ()):
         m = NOTE.search(note)
         if m is not None:
@@ -672,8 +749,8 @@ def check_stop_error(d: DriverPlan, exc: BaseException) -> None:
         assert isinstance(exc, TimeoutError)
         assert f"{d.name} (tier {d.tier}) did not finish stop" in str(exc), exc
     else:
-        assert d.fault == "stop_raise", (d, exc)
-        assert isinstance(exc, Boom), exc
+        assert d.fault in STOP_RAISES, (d, repr(exc))
+        assert isinstance(exc, Boom), repr(exc)
 
 
 def check_barrier(plan: Plan, rec: Recorder, early: set[str]) -> None:
@@ -952,7 +1029,7 @@ def check_failed(plan: Plan, rec: Recorder, outcome: Outcome, exp: Expected) -> 
             assert isinstance(exc, tiered.DriverTimeout), exc
             assert isinstance(exc, TimeoutError)
         else:
-            assert isinstance(exc, Boom), exc
+            assert isinstance(exc, Boom), repr(exc)
     assert start_failures, "StartupError without the driver that failed"
     assert len(start_failures) == len(set(start_failures)), start_failures
     assert set(start_failures) <= exp.failing, (
@@ -1010,12 +1087,12 @@ def failure_moments(plan: Plan, rec: Recorder, after: tiered.Report) -> list[int
                 if n
                 and tier[n] < d.tier
                 and kind not in ("bg_begin", "bg_end")
-                and (kind not in ("stop", "stop_end") or n in early)
+                and (kind not in ("stop", "stop_fail", "stop_end") or n in early)
             ]
             moments.append(max(lower, default=-1))
-        elif d.fault == "init_raise":
+        elif d.fault in INIT_RAISES:
             moments += rec.indices("init_fail", d.name)
-        elif d.fault == "auto_raise":
+        elif d.fault in AUTO_RAISES:
             moments += rec.indices("auto_fail", d.name)
         elif d.fault == "init_hang":
             moments += rec.indices("init_exit", d.name)
@@ -1034,13 +1111,53 @@ def check_cancelled(plan: Plan, rec: Recorder, outcome: Outcome) -> None:
         assert r.status not in ("starting", "running"), f"{r.name}: {r.status}"
 
 
+def interrupts_fired(plan: Plan, rec: Recorder) -> set[str]:
+    """Drivers whose hook raised an ``Interrupt`` (a ``*_base`` fault that came to pass)."""
+    kind = {
+        "init_base": "init_fail",
+        "auto_base": "auto_fail",
+        "stop_base": "stop_fail",
+    }
+    return {d.name for d in plan if d.fault in kind and rec.has(kind[d.fault], d.name)}
+
+
+def check_interrupted(plan: Plan, outcome: Outcome, fired: set[str]) -> None:
+    """Invariant 4 for a BaseException: it aborts the start-up and propagates as itself.
+
+    Like a KeyboardInterrupt, an ``Interrupt`` from a hook is not a driver's
+    failure to collect into a ``StartupError`` or ``ShutdownError``: start-up
+    rolls back (or the run stops) and the exception itself comes out of
+    ``async with``, whatever else failed meanwhile.  Only an outside
+    cancellation arriving too may propagate instead.  The rest (the barrier,
+    stopped exactly once, stop order, tasks, phases, time) is checked as for
+    any run.
+    """
+    by_name = {d.name: d for d in plan}
+    error = outcome.error
+    if any(by_name[n].fault in BASE_STARTS for n in fired):
+        assert not outcome.entered, f"the run started although {sorted(fired)} raised"
+    if isinstance(error, Interrupt):
+        assert error.driver in fired, (error.driver, fired)
+    else:
+        assert outcome.cancelled, (
+            f"the Interrupt of {sorted(fired)} was lost: the run gave {error!r}"
+        )
+    final = statuses(outcome.after)
+    for name, status in final.items():
+        assert status not in ("starting", "running"), f"{name}: {status}"
+    for name in fired:
+        assert final[name] == "failed", f"{name} raised, yet ended {final[name]!r}"
+
+
 # -- the property ------------------------------------------------------------------
 
 
 def describe(scenario: Scenario, rec: Recorder, outcome: Outcome) -> None:
     """Hypothesis' statistics (``pytest --hypothesis-show-statistics``)."""
     exp = expect(scenario.plan)
-    if outcome.entered:
+    if isinstance(outcome.error, Interrupt):
+        event("interrupted")
+    elif outcome.entered:
         event("started" + (", stop failed" if outcome.error is not None else ""))
     elif isinstance(outcome.error, tiered.StartupError):
         event("start-up failed")
@@ -1092,7 +1209,10 @@ def test_random_plans_keep_the_invariants(
     check_stopped_once(plan, rec, outcome.after)
     check_stop_order(plan, rec, early)
     cancel_at = rec.first("cancel")
-    if outcome.entered:
+    fired = interrupts_fired(plan, rec)
+    if fired or isinstance(outcome.error, Interrupt):
+        check_interrupted(plan, outcome, fired)
+    elif outcome.entered:
         check_started(plan, rec, outcome, exp)
         body_at = rec.first("body")
         assert body_at is not None

@@ -28,7 +28,7 @@ def test_no_public_name_is_missing_from_all() -> None:
 
 
 def test_error_hierarchy() -> None:
-    """Each error sits on the nearest builtin, as DESIGN.md says."""
+    """Each error sits on the nearest builtin, as docs/design.md says."""
     assert issubclass(tiered.ConfigError, tiered.TieredError)
     assert issubclass(tiered.ConfigError, ValueError)
     assert issubclass(tiered.DependencyError, LookupError)

@@ -161,7 +161,7 @@ async def test_secret_values_never_reach_the_report(
 async def test_one_log_record_per_transition_with_duration(
     autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Each driver transition is one INFO record with driver, tier and duration."""
+    """At INFO a driver logs once when it is up (with its start-up time) and once when stopped."""
     caplog.set_level(logging.INFO, logger="tiered")
     async with virtd().run():
         pass
@@ -169,19 +169,28 @@ async def test_one_log_record_per_transition_with_duration(
         r for r in caplog.records if getattr(r, "tiered_driver", None) == "storage"
     ]
     messages = [r.getMessage() for r in storage]
-    assert messages[:2] == [
-        "storage (tier 1) initialized (1.000s)",
+    assert messages == [
         "storage (tier 1): pool rbd active",
+        "storage (tier 1) is up (4.000s)",
+        "storage (tier 1) stopped",
     ]
-    assert "storage (tier 1) autostarted (3.000s)" in messages
-    assert messages[-1] == "storage (tier 1) stopped (0.000s)"
     durations = [getattr(r, "tiered_duration", None) for r in storage]
-    assert durations[0] == pytest.approx(1.0)
+    assert durations[1] == pytest.approx(4.0)
     assert all(r.name == "tiered" for r in storage)
     broken = [
         r for r in caplog.records if getattr(r, "tiered_driver", None) == "broken"
     ]
     assert [r.levelno for r in broken] == [logging.WARNING]
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="tiered")
+    async with virtd().run():
+        pass
+    debug = [
+        r.getMessage()
+        for r in caplog.records
+        if getattr(r, "tiered_driver", None) == "storage" and r.levelno == logging.DEBUG
+    ]
+    assert debug == ["storage (tier 1) initialized (1.000s)"]
 
 
 def test_report_before_the_run_lists_pending_drivers() -> None:

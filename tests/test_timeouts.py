@@ -7,7 +7,7 @@ a 90 s timeout takes microseconds and the times in the report are exact.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
@@ -60,7 +60,7 @@ def sleeper(
     return d
 
 
-def runtime(*drivers: tiered.Driver, **options: float | None) -> tiered.Runtime:
+def runtime(*drivers: tiered.Driver, **options: Any) -> tiered.Runtime:
     rt = tiered.Runtime("t", **options)
     for d in drivers:
         rt.add(d)

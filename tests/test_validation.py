@@ -438,7 +438,7 @@ def test_unknown_requirement_without_close_match() -> None:
 
 
 def test_requirement_on_higher_tier() -> None:
-    """Requiring a driver of a higher tier is refused in the words of DESIGN.md."""
+    """Requiring a driver of a higher tier is refused in the words of docs/design.md."""
     runtime = tiered.Runtime("virtd")
 
     @runtime.driver(tier=1, requires=("qemu",))

@@ -1,8 +1,11 @@
-"""tiered: start and stop the drivers of an async daemon in tiers.
+"""tiered: start, supervise and stop the drivers of an async daemon.
 
-Drivers of one tier initialize concurrently; a barrier separates tiers; start
-is transactional and stop runs in reverse.  Runs on asyncio, uvloop and trio
-through anyio.  The documentation lives in ``docs/`` of the source tree.
+Drivers of one tier initialize concurrently and a barrier separates tiers
+(or, with ``schedule="dependencies"``, each driver starts as soon as what it
+requires is up); start is transactional, stop runs in reverse, a driver that
+fails after start-up can be restarted with its dependents.  Runs on asyncio,
+uvloop and trio through anyio.  The documentation lives in ``docs/`` of the
+source tree.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ from ._driver import DriverHandle as DriverHandle
 from ._exceptions import ConfigError as ConfigError
 from ._exceptions import DependencyError as DependencyError
 from ._exceptions import DriverTimeout as DriverTimeout
+from ._exceptions import Failure as Failure
 from ._exceptions import ShutdownError as ShutdownError
 from ._exceptions import Skip as Skip
 from ._exceptions import StartupError as StartupError
 from ._exceptions import TieredError as TieredError
 from ._exceptions import UsageError as UsageError
+from ._journal import RunEvent as RunEvent
 from ._plan import Plan as Plan
 from ._plan import PlannedDriver as PlannedDriver
 from ._report import ChainLink as ChainLink
 from ._report import DriverRecord as DriverRecord
 from ._report import Report as Report
 from ._report import TierRecord as TierRecord
+from ._restart import Restart as Restart
 from ._run import Run as Run
 from ._runtime import Runtime as Runtime
 from ._serve import aserve as aserve
@@ -38,10 +44,13 @@ __all__ = [
     "DriverHandle",
     "DriverRecord",
     "DriverTimeout",
+    "Failure",
     "Plan",
     "PlannedDriver",
     "Report",
+    "Restart",
     "Run",
+    "RunEvent",
     "Runtime",
     "ShutdownError",
     "Skip",

@@ -1,27 +1,24 @@
-"""The running event loop's own clock, cancel scopes and events, found once per run.
+"""What differs between asyncio and trio, found once per run and kept behind one interface.
 
 ``anyio.current_time()``, ``anyio.CancelScope()`` and ``anyio.Event()`` look
-the backend up on every call.  A run makes a handful of each per driver, and
+the backend up on every call; a run makes a handful of each per driver, and
 with ten thousand drivers that lookup was a fifth of the run's own cost
-(benchmarks/README.md).  A run therefore looks the backend up once, here,
-and keeps what it found:
+(docs/benchmarks.md).  So a run looks the backend up once, here, and keeps:
 
-* on trio, trio's own ``current_time``, ``CancelScope`` and ``Event``, which
-  anyio's wrap one for one: trio is already imported, since it is running;
-* on asyncio (and uvloop), the loop's ``time`` and anyio's asyncio cancel
-  scope class, made directly, and events of our own (``_Gate``): anyio's
-  asyncio scopes cancel with ``Task.cancel()``, which any plain ``await``
-  honours.
-
-Where drivers' lifetime tasks live differs too (see ``Run._spawn``).  On trio
-each tier's drivers share a nursery, whose cancel scope is the one the run
-cancels when a driver of the tier fails.  On asyncio they are plain
-``asyncio`` tasks: spawning through an anyio task group cost more than
-everything else a driver does (two thirds of tiered's own time with ten
-thousand drivers).  A plain task is outside the run's cancel scopes, which is
-what a driver that finished ``initialize`` wants anyway (it rests shielded);
-the run cancels the drivers still starting itself.  On both, the run waits
-for every task it spawned before it returns: no task outlives the run.
+* the clock, cancel scopes, events and the cancellation exception: on trio
+  trio's own (anyio's wrap them one for one), on asyncio the loop's clock and
+  anyio's asyncio cancel scope class, made directly;
+* **parking**: how a driver's lifetime waits for the word to go on (at a
+  barrier, while it rests) and how it is woken: a future of its own on
+  asyncio, trio's own parking on trio.  No event object per driver, and
+  waking one is O(1);
+* the **host** of the lifetimes (:class:`Host`): on asyncio plain tasks,
+  since spawning through an anyio task group cost more than everything else
+  a driver does; on trio nurseries, one per *batch* of drivers that start
+  together (a tier), whose cancel scope is the one a failure cancels.  Either
+  way the run waits for every lifetime it spawned: none outlives the run;
+* the **alarm** the deadlines ring (``_deadlines``): one ``call_at`` on
+  asyncio, one task on trio.
 
 Nothing here imports a backend that is not already running.
 """
@@ -29,19 +26,51 @@ Nothing here imports a backend that is not already running.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 
 if TYPE_CHECKING:
     import asyncio
+    import contextvars
     from collections.abc import AsyncIterator, Awaitable, Callable
     from contextlib import AbstractAsyncContextManager
     from types import TracebackType
 
-__all__ = ["Backend", "Scope", "Waitable", "current_backend"]
+__all__ = [
+    "Backend",
+    "Batch",
+    "Host",
+    "Parked",
+    "Scope",
+    "Waitable",
+    "current_backend",
+    "internal",
+]
+
+T = TypeVar("T")
+F = TypeVar("F", bound="Callable[..., Any]")
+
+#: the task bodies of the run (lifetimes, background wrappers): on trio they
+#: are protected from KeyboardInterrupt, which then goes to the main task,
+#: so it never lands half-way through the run's bookkeeping; the user's
+#: hooks they call are not (Backend.hook)
+_INTERNAL: list[Any] = []
+
+
+def internal(fn: F) -> F:
+    """Mark one of the run's own task bodies (see ``_INTERNAL``)."""
+    _INTERNAL.append(fn)
+    return fn
+
+
+async def _user_code(coro: Awaitable[T]) -> T:
+    # on trio, the frame between the run's protected code and a user's hook:
+    # KeyboardInterrupt may land in the hook (an endless loop is what it is for)
+    return await coro
 
 
 class Scope(Protocol):
@@ -52,6 +81,8 @@ class Scope(Protocol):
 
     @property
     def cancelled_caught(self) -> bool: ...
+    @property
+    def cancel_called(self) -> bool: ...
     def cancel(self) -> None: ...
     def __enter__(self) -> Scope: ...
     def __exit__(
@@ -63,7 +94,7 @@ class Scope(Protocol):
 
 
 class Waitable(Protocol):
-    """What a run uses of an event; anyio's, trio's and asyncio's all have it."""
+    """What a run uses of an event; anyio's and trio's both have it."""
 
     def set(self) -> None: ...
     def is_set(self) -> bool: ...
@@ -74,18 +105,88 @@ class ScopeFactory(Protocol):
     def __call__(self, *, deadline: float = ..., shield: bool = ...) -> Scope: ...
 
 
-class Backend:
-    """The clock, scope and event makers of the backend a run is on."""
+class Parked(Protocol):
+    """What parks: a lifetime's slot keeps its parking ticket in ``parked``."""
 
-    __slots__ = (
-        "cancelled",
-        "clock",
-        "event",
-        "loop",
-        "nursery",
-        "open_nursery",
-        "scope",
-    )
+    parked: Any
+
+
+class Batch:
+    """Drivers spawned together; on trio they share one cancel scope.
+
+    ``scope`` is None on asyncio, where each driver has a scope of its own,
+    and on trio until the batch's nursery is open; :meth:`cancel` before
+    then cancels it as soon as it opens.
+    """
+
+    __slots__ = ("cancelled", "scope")
+
+    def __init__(self) -> None:
+        self.scope: Scope | None = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+class Alarm:
+    """Calls ``callback(now)`` once the clock reaches ``when``; ``set`` moves it."""
+
+    __slots__ = ("_callback", "when")
+
+    def __init__(self, callback: Callable[[float], None]) -> None:
+        self._callback = callback
+        self.when = math.inf
+
+    def set(self, when: float) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class Host:
+    """Where a run's lifetimes live; :meth:`join` waits for the last one."""
+
+    def __init__(self, backend: Backend, context: contextvars.Context) -> None:
+        self.backend = backend
+        self.context = context
+        self.alive = 0
+        self._ended: Waitable | None = None
+
+    def spawn(self, lifetime: Callable[[Any], Awaitable[None]], slot: Any) -> None:
+        raise NotImplementedError  # pragma: no cover - overridden
+
+    def spawn_batch(
+        self, lifetime: Callable[[Any], Awaitable[None]], slots: list[Any]
+    ) -> Batch | None:
+        """Spawn ``slots`` together; the shared scope, where the backend has one."""
+        for slot in slots:
+            self.spawn(lifetime, slot)
+        return None
+
+    def alarm(self, callback: Callable[[float], None]) -> Alarm:
+        raise NotImplementedError  # pragma: no cover - overridden
+
+    def ended(self) -> None:
+        """A lifetime ended (called from its ``finally``)."""
+        self.alive -= 1
+        if not self.alive and self._ended is not None:
+            self._ended.set()
+
+    async def join(self) -> None:
+        """Wait until every lifetime spawned has ended."""
+        if self.alive:
+            self._ended = self.backend.event()
+            await self._ended.wait()
+            self._ended = None
+
+
+class Backend:
+    """The clock, scopes, events, parking and host of the running event loop."""
+
+    __slots__ = ("cancelled", "clock", "event", "name", "scope")
+
+    name: str
 
     def __init__(
         self,
@@ -93,47 +194,125 @@ class Backend:
         scope: ScopeFactory,
         event: Callable[[], Waitable],
         cancelled: type[BaseException],
-        *,
-        loop: asyncio.AbstractEventLoop | None = None,
-        open_nursery: Callable[[], AbstractAsyncContextManager[Any]] | None = None,
     ) -> None:
         self.clock = clock
         self.scope = scope
         self.event = event
         self.cancelled = cancelled
-        #: on asyncio: lifetimes are plain tasks of this loop
+
+    def hook(self, coro: Awaitable[T]) -> Awaitable[T]:
+        """``coro``, a user's hook, ready to be awaited from the run's own code."""
+        return coro
+
+    def park(self, slot: Parked) -> Awaitable[object]:
+        """Wait until :meth:`unpark`; callers re-check their condition after."""
+        raise NotImplementedError  # pragma: no cover - overridden
+
+    def unpark(self, slot: Parked) -> None:
+        """Wake ``slot`` if it is parked; nothing otherwise."""
+        raise NotImplementedError  # pragma: no cover - overridden
+
+    def host(self, context: contextvars.Context) -> AbstractAsyncContextManager[Host]:
+        """The host of a run's lifetimes, while the context manager is open."""
+        raise NotImplementedError  # pragma: no cover - overridden
+
+
+# -- asyncio (and uvloop) -------------------------------------------------------
+
+
+class _AsyncioBackend(Backend):
+    __slots__ = ("loop",)
+    name = "asyncio"
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # anyio's asyncio CancelScope, made without the per-call backend lookup
+        scope: ScopeFactory = type(anyio.CancelScope())
+        import asyncio
+
+        super().__init__(
+            loop.time, scope, functools.partial(_Gate, loop), asyncio.CancelledError
+        )
         self.loop = loop
-        #: elsewhere: each tier's lifetimes share a nursery of their own, in
-        #: ``nursery``, the run's, while :meth:`lifetimes` is open
-        self.open_nursery = open_nursery
-        self.nursery: Any = None
+
+    def park(self, slot: Parked) -> Awaitable[object]:
+        fut = slot.parked = self.loop.create_future()
+        return fut
+
+    def unpark(self, slot: Parked) -> None:
+        fut = slot.parked
+        if fut is not None:
+            slot.parked = None
+            if not fut.done():
+                fut.set_result(None)
 
     @asynccontextmanager
-    async def lifetimes(self) -> AsyncIterator[None]:
-        """Where the run's tiers of lifetime tasks live while it is open.
+    async def host(self, context: contextvars.Context) -> AsyncIterator[Host]:
+        host = _AsyncioHost(self, context)
+        try:
+            yield host
+        finally:
+            host.close()
 
-        A trio nursery on trio (anyio's task groups wrap every task in a
-        handle with a cancel scope and an event of its own, which a lifetime
-        does not use); nothing on asyncio, whose plain tasks the run joins.
-        """
-        if self.open_nursery is None:
-            yield
+
+class _AsyncioHost(Host):
+    """Plain tasks: outside every anyio scope, which a resting driver wants anyway.
+
+    Nothing outside the run can cancel them; the run cancels a starting
+    driver through the driver's own scope, and joins every task before it
+    returns.
+    """
+
+    _alarm: _LoopAlarm | None = None
+
+    def spawn(self, lifetime: Callable[[Any], Awaitable[None]], slot: Any) -> None:
+        self.alive += 1
+        loop = self.backend.loop  # type: ignore[attr-defined]
+        slot.task = loop.create_task(
+            lifetime(slot), name=slot.name, context=self.context.copy()
+        )
+
+    def alarm(self, callback: Callable[[float], None]) -> Alarm:
+        alarm = self._alarm = _LoopAlarm(callback, self.backend.loop)  # type: ignore[attr-defined]
+        return alarm
+
+    def close(self) -> None:
+        # a timer left in the loop's schedule would keep the whole run alive
+        # for as long as the loop lives (tests/test_soak.py)
+        if self._alarm is not None:
+            self._alarm.set(math.inf)
+
+
+class _LoopAlarm(Alarm):
+    __slots__ = ("_handle", "_loop")
+
+    def __init__(
+        self, callback: Callable[[float], None], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        super().__init__(callback)
+        self._loop = loop
+        self._handle: asyncio.TimerHandle | None = None
+
+    def set(self, when: float) -> None:
+        if when == self.when:
             return
-        async with self.open_nursery() as nursery:
-            self.nursery = nursery
-            try:
-                yield
-            finally:
-                self.nursery = None
+        self.when = when
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if when != math.inf:
+            self._handle = self._loop.call_at(when, self._ring)
+
+    def _ring(self) -> None:
+        self._handle = None
+        self.when = math.inf
+        self._callback(self._loop.time())
 
 
 class _Gate:
     """An event for asyncio whose waiters leave in O(1).
 
     ``asyncio.Event.wait()`` removes its future from a deque when it returns,
-    which is O(waiters): a tier of ten thousand drivers resting at a barrier
-    made that quadratic.  Here the waiters are a set.  Each waits on a future
-    of its own, so cancelling one waiter never wakes or cancels the others.
+    which is O(waiters).  Here the waiters are a set.
     """
 
     __slots__ = ("_flag", "_loop", "_waiters")
@@ -165,82 +344,162 @@ class _Gate:
             self._waiters.discard(fut)
 
 
-class _TrioGate:
-    """An event for trio whose ``wait()`` is trio's own parking, no coroutine more.
+# -- trio ------------------------------------------------------------------------
 
-    ``trio.Event.wait()`` is a coroutine around the same parking, with a
-    closure for its abort; a resting driver keeps both alive, a frame
-    included, for as long as it rests.  ``trio`` is the running module, set
-    by :func:`current_backend` (tiered does not import trio itself).
-    """
 
-    __slots__ = ("_flag", "_tasks")
-    trio: Any = None
+class _TrioBackend(Backend):
+    __slots__ = ("trio",)
+    name = "trio"
 
-    def __init__(self) -> None:
-        self._flag = False
-        self._tasks: set[Any] = set()
+    def __init__(self, trio: Any) -> None:
+        super().__init__(
+            trio.current_time, trio.CancelScope, trio.Event, trio.Cancelled
+        )
+        self.trio = trio
+        lowlevel = trio.lowlevel
+        while _INTERNAL:  # marks code objects: once for the process
+            lowlevel.enable_ki_protection(_INTERNAL.pop())
+        lowlevel.disable_ki_protection(_user_code)
 
-    def set(self) -> None:
-        # as trio.Event.set(): KeyboardInterrupt cannot land half-way (the
-        # method is protected in current_backend)
-        if not self._flag:
-            self._flag = True
-            reschedule = self.trio.lowlevel.reschedule
-            for task in self._tasks:
-                reschedule(task)
-            self._tasks.clear()
+    def hook(self, coro: Awaitable[T]) -> Awaitable[T]:
+        return _user_code(coro)
 
-    def is_set(self) -> bool:
-        return self._flag
-
-    def wait(self) -> Awaitable[object]:
+    def park(self, slot: Parked) -> Awaitable[object]:
         lowlevel = self.trio.lowlevel
-        if self._flag:
-            return lowlevel.checkpoint()  # type: ignore[no-any-return]
-        task = lowlevel.current_task()
-        self._tasks.add(task)
+        slot.parked = lowlevel.current_task()
         return lowlevel.wait_task_rescheduled(  # type: ignore[no-any-return]
-            functools.partial(self._abort, task)
+            functools.partial(_abort_park, slot, lowlevel.Abort.SUCCEEDED)
         )
 
-    def _abort(self, task: object, _: object) -> object:
-        self._tasks.discard(task)
-        return self.trio.lowlevel.Abort.SUCCEEDED
+    def unpark(self, slot: Parked) -> None:
+        task = slot.parked
+        if task is not None:
+            slot.parked = None
+            self.trio.lowlevel.reschedule(task)
+
+    @asynccontextmanager
+    async def host(self, context: contextvars.Context) -> AsyncIterator[Host]:
+        async with self.trio.open_nursery() as nursery:
+            host = _TrioHost(self, context, nursery)
+            try:
+                yield host
+            finally:
+                host.close()
+
+
+def _abort_park(slot: Parked, succeeded: object, _: object) -> object:
+    slot.parked = None
+    return succeeded
+
+
+class _TrioHost(Host):
+    """Lifetimes in trio nurseries: a tier's drivers share one, and its cancel scope.
+
+    anyio's task groups give every task a handle, a scope and an event of
+    its own, which a lifetime does not use and every garbage collection
+    walks; a trio nursery per batch gives the run one cancel scope for the
+    whole tier instead of one more per driver.
+    """
+
+    def __init__(
+        self, backend: _TrioBackend, context: contextvars.Context, nursery: Any
+    ) -> None:
+        super().__init__(backend, context)
+        self.nursery = nursery
+        self._alarms: list[_TrioAlarm] = []
+
+    def spawn(self, lifetime: Callable[[Any], Awaitable[None]], slot: Any) -> None:
+        self.alive += 1
+        self.context.copy().run(self.nursery.start_soon, lifetime, slot, name=slot.name)
+
+    def spawn_batch(
+        self, lifetime: Callable[[Any], Awaitable[None]], slots: list[Any]
+    ) -> Batch | None:
+        self.alive += len(slots)
+        batch = Batch()
+        self.context.copy().run(
+            self.nursery.start_soon,
+            self._batch,
+            lifetime,
+            slots,
+            batch,
+            name="tiered batch",
+        )
+        return batch
+
+    @internal
+    async def _batch(
+        self, lifetime: Callable[[Any], Awaitable[None]], slots: list[Any], batch: Batch
+    ) -> None:
+        async with self.backend.trio.open_nursery() as nursery:  # type: ignore[attr-defined]
+            batch.scope = nursery.cancel_scope
+            if batch.cancelled:
+                nursery.cancel_scope.cancel()
+            for slot in slots:
+                nursery.start_soon(lifetime, slot, name=slot.name)
+
+    def alarm(self, callback: Callable[[float], None]) -> Alarm:
+        alarm = _TrioAlarm(callback, self.backend)  # type: ignore[arg-type]
+        self._alarms.append(alarm)
+        self.nursery.start_soon(alarm.run, name="tiered deadlines")
+        return alarm
+
+    def close(self) -> None:
+        for alarm in self._alarms:
+            alarm.close()
+
+
+class _TrioAlarm(Alarm):
+    """One task that sleeps until the earliest deadline; moving it wakes the task."""
+
+    __slots__ = ("_backend", "_closed", "_scope")
+
+    def __init__(
+        self, callback: Callable[[float], None], backend: _TrioBackend
+    ) -> None:
+        super().__init__(callback)
+        self._backend = backend
+        self._scope: Any = None
+        self._closed = False
+
+    def set(self, when: float) -> None:
+        self.when = when
+        if self._scope is not None:
+            self._scope.deadline = when
+
+    def close(self) -> None:
+        self._closed = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def closed(self) -> bool:
+        # a method: the awaits in between change it
+        return self._closed
+
+    @internal
+    async def run(self) -> None:
+        trio = self._backend.trio
+        # shielded: a run cancelled from outside still rolls back under its
+        # deadlines; the host closes the alarm when the run is over
+        with trio.CancelScope(shield=True):
+            while not self.closed():
+                with trio.CancelScope(deadline=self.when) as scope:
+                    self._scope = scope
+                    await trio.sleep_forever()
+                self._scope = None
+                if self.closed():
+                    return
+                now = trio.current_time()
+                if now >= self.when:
+                    self.when = math.inf
+                    self._callback(now)
 
 
 def current_backend() -> Backend:
     """The backend of the running event loop; call it from inside the loop."""
     trio = sys.modules.get("trio")
     if trio is not None and trio.lowlevel.in_trio_run():
-        if _TrioGate.trio is None:
-            _TrioGate.trio = trio
-            _TrioGate.set = trio.lowlevel.enable_ki_protection(_TrioGate.set)  # type: ignore[method-assign]
-        return Backend(
-            trio.current_time,
-            trio.CancelScope,
-            _TrioGate,
-            trio.Cancelled,
-            open_nursery=trio.open_nursery,
-        )
+        return _TrioBackend(trio)
     import asyncio  # here: trio users need not pay for importing it
 
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # pragma: no cover - anyio knows only asyncio and trio
-        return Backend(
-            anyio.current_time,
-            anyio.CancelScope,
-            anyio.Event,
-            anyio.get_cancelled_exc_class(),
-            open_nursery=anyio.create_task_group,
-        )
-    # anyio's asyncio CancelScope, made without the per-call backend lookup
-    scope: ScopeFactory = type(anyio.CancelScope())
-    return Backend(
-        loop.time,
-        scope,
-        functools.partial(_Gate, loop),
-        asyncio.CancelledError,
-        loop=loop,
-    )
+    return _AsyncioBackend(asyncio.get_running_loop())

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from ._driver import Driver, DriverHandle
-    from ._run import Run, _DriverState
+    from ._slot import Slot
 
 __all__ = ["Context"]
 
@@ -39,14 +39,13 @@ class Context:
         tier: the driver's tier (inferred ones resolved).
     """
 
-    __slots__ = ("_logger", "_run", "_state", "name", "tier")
+    __slots__ = ("_logger", "_slot", "name", "tier")
 
-    def __init__(self, run: Run, state: _DriverState, name: str, tier: int) -> None:
-        self._run = run
-        self._state = state
+    def __init__(self, slot: Slot) -> None:
+        self._slot = slot
         self._logger: logging.Logger | None = None
-        self.name = name
-        self.tier = tier
+        self.name = slot.name
+        self.tier = slot.tier
 
     @overload
     def get(self, dep: DriverHandle[T]) -> T: ...
@@ -67,7 +66,7 @@ class Context:
             DependencyError: ``dep`` is not in this driver's ``requires``
                 (the message says how to add it).
         """
-        return self._run._lookup_for(self._state, dep)
+        return self._slot.core.lookup_for(self._slot, dep)
 
     def start_soon(
         self,
@@ -77,10 +76,14 @@ class Context:
     ) -> None:
         """Start a background task that lives until this driver stops.
 
-        It is cancelled (and waited for) before the driver's ``stop`` runs.
-        If it raises, the whole run stops: start-up fails with
-        :class:`StartupError`, or a running run is cancelled and leaving
-        ``async with runtime.run()`` raises :class:`ShutdownError`.
+        It is cancelled (and waited for, up to the driver's
+        ``stop_timeout``) before the driver's ``stop`` runs.  If it raises
+        during start-up, that is the driver's failure (start-up fails with
+        :class:`StartupError` unless the driver is optional).  If it raises
+        once the run is up, the driver's ``restart`` policy decides: restart
+        it with its dependents, stop only an optional subtree, or stop the
+        run (leaving ``async with runtime.run()`` raises
+        :class:`ShutdownError`).
 
         Args:
             fn: an async function; it is called as ``fn(*args)``.
@@ -91,7 +94,9 @@ class Context:
         Raises:
             UsageError: called from ``stop``, when background tasks are over.
         """
-        self._run._start_background(self._state, fn, args, name)
+        from ._background import start_background
+
+        start_background(self._slot, fn, args, name)
 
     def status(self, text: str) -> None:
         """Set a free-text status line: logged, kept in the report, sent to systemd.
@@ -103,7 +108,7 @@ class Context:
         Raises:
             ConfigError: ``text`` is not a str.
         """
-        self._run._set_status(self._state, text)
+        self._slot.core.journal.status(self._slot, text)
 
     def extend_timeout(self, seconds: float) -> None:
         """Make sure this driver has at least ``seconds`` left from now.
@@ -111,7 +116,7 @@ class Context:
         Like systemd's ``EXTEND_TIMEOUT_USEC``: it never shortens the current
         deadline, and applies to the phase running now (start-up, reload or
         stop).  While a driver rests there is nothing to extend, and the call
-        does nothing.
+        does nothing; a stop that was cut short stays cut.
 
         Args:
             seconds: the time, counted from now, the phase may still take.
@@ -119,7 +124,7 @@ class Context:
         Raises:
             ConfigError: ``seconds`` is not a number > 0.
         """
-        self._run._extend(self._state, seconds)
+        self._slot.core.extend(self._slot, seconds)
 
     @property
     def logger(self) -> logging.Logger:

@@ -2,21 +2,23 @@
 
 A declaration is checked as far as it can be on its own the moment it is made
 (types, tiers, timeouts, async-ness of hooks), so the mistake points at the
-line that made it.  What needs the whole runtime (names, tiers, cycles) is
-checked by ``_plan``.
+line that made it (the checks are in ``_checks``).  What needs the whole
+runtime (names, tiers, cycles) is checked by ``_plan``.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
-from ._exceptions import ConfigError, UsageError
+from ._checks import check_bool, check_name, check_seconds, check_sequence, check_tier
+from ._exceptions import ConfigError
+from ._restart import Restart, check_restart
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Sequence
+
     from ._context import Context
 
 __all__ = ["Driver", "DriverHandle", "Requirement"]
@@ -54,18 +56,26 @@ class Driver:
         requires: the drivers whose values it may ``ctx.get()``: names,
             handles returned by ``@runtime.driver`` or ``Driver`` classes.
             Each must be in a lower tier.
+        after: drivers it starts after and stops before, without needing
+            them (systemd's ``After=``): their failure or skip neither
+            fails nor skips it, and it may not ``ctx.get()`` them.
         optional: when true, its failure is logged and the run goes on.
         start_timeout: seconds for ``initialize`` plus ``autostart``; ``None``
             takes the runtime's default, ``math.inf`` means no limit.
         stop_timeout: seconds for ``stop``, same conventions.
+        restart: what to do when it fails after start-up: ``None`` (stop
+            the run, or only its optional subtree), ``"on-failure"`` or a
+            :class:`Restart`.
     """
 
     name: str = "driver"
     tier: int | None = None
     requires: Sequence[Requirement] = ()
+    after: Sequence[Requirement] = ()
     optional: bool = False
     start_timeout: float | None = None
     stop_timeout: float | None = None
+    restart: Restart | str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -118,6 +128,10 @@ class DriverHandle(Generic[T_co]):
         self.name = name
         self._owner = owner  # the Runtime that declared it
 
+    def belongs_to(self, runtime: object) -> bool:
+        """Whether the driver was declared on ``runtime``."""
+        return self._owner is runtime
+
     def __repr__(self) -> str:
         return f"<tiered driver {self.name!r} of runtime {self._owner.name!r}>"
 
@@ -133,9 +147,11 @@ class Spec:
     name: str
     tier: int | None
     requires: tuple[Requirement, ...]
+    after: tuple[Requirement, ...]
     optional: bool
     start_timeout: float | None
     stop_timeout: float | None
+    restart: Restart | None
     # exactly one of the two:
     function: GeneratorFunction | None
     instance: Driver | None
@@ -145,101 +161,53 @@ class Spec:
     has_stop: bool
 
 
-def requirement_name(req: Requirement) -> str:
-    """The driver name a requirement refers to (types were checked before)."""
-    return req if isinstance(req, str) else req.name
-
-
-def check_name(name: object, what: str) -> str:
-    if not isinstance(name, str) or not name or name != name.strip():
-        msg = (
-            f"{what}: driver name {name!r} is not valid; "
-            "use a non-empty string without surrounding spaces, like name='storage'"
-        )
-        raise ConfigError(msg)
-    return name
-
-
-#: the highest explicit tier: a typo like tier=1_000_000 would otherwise make
-#: a plan of a million empty tiers (tests/test_bad_inputs.py)
-MAX_TIER = 10_000
-
-
-def check_tier(tier: object, name: str) -> int | None:
-    if tier is None:
-        return None
-    if isinstance(tier, bool) or not isinstance(tier, int) or tier < 0:
-        msg = (
-            f"driver {name!r} has tier={tier!r}; a tier is an integer >= 0 "
-            "(0 starts first), or None to infer it from requires"
-        )
-        raise ConfigError(msg)
-    if tier > MAX_TIER:
-        msg = (
-            f"driver {name!r} has tier={tier!r}; tiers are small integers, at most "
-            f"{MAX_TIER}: the plan holds every tier from 0 up to the highest, "
-            "so number them 0, 1, 2, ... (or leave tier=None to infer it)"
-        )
-        raise ConfigError(msg)
-    return tier
-
-
-def check_timeout(value: object, name: str, what: str) -> float | None:
-    if value is None:
-        return None
-    seconds = math.nan
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            seconds = float(value)
-        except OverflowError:  # an int beyond any float
-            msg = (
-                f"driver {name!r} has {what}={value!r}, more seconds than a "
-                "float holds; use math.inf for no limit"
-            )
-            raise ConfigError(msg) from None
-    if math.isnan(seconds) or seconds <= 0:
-        msg = (
-            f"driver {name!r} has {what}={value!r}; a timeout is a number of "
-            "seconds > 0, math.inf for no limit, or None for the runtime's default"
-        )
-        raise ConfigError(msg)
-    return seconds
-
-
-def check_requires(requires: object, name: str) -> tuple[Requirement, ...]:
-    if isinstance(requires, str):
-        msg = (
-            f"driver {name!r} has requires={requires!r}, a string; requires is a "
-            f"sequence of drivers: requires=({requires!r},)"
-        )
-        raise ConfigError(msg)
-    if not isinstance(requires, Sequence | set | frozenset):
-        msg = (
-            f"driver {name!r} has requires={requires!r}; requires is a tuple of "
-            "driver names, handles from @runtime.driver or Driver classes"
-        )
-        raise ConfigError(msg)
+def check_requirements(value: object, name: str, what: str) -> tuple[Requirement, ...]:
+    """``requires`` or ``after``: names, handles, Driver classes or instances."""
     out: list[Requirement] = []
-    for req in requires:
+    for req in check_sequence(value, name, what):
         ok = isinstance(req, str | DriverHandle | Driver) or (
             isinstance(req, type) and issubclass(req, Driver)
         )
         if not ok:
+            verb = "requires" if what == "requires" else "is after"
             msg = (
-                f"driver {name!r} requires {req!r}, which is not a driver; "
+                f"driver {name!r} {verb} {req!r}, which is not a driver; "
                 "name a driver by its name, the handle @runtime.driver returned, "
                 "or its Driver class"
             )
             raise ConfigError(msg)
-        out.append(req)
+        out.append(req)  # type: ignore[arg-type]  # narrowed just above
     return tuple(out)
 
 
-def check_optional(optional: object, name: str) -> bool:
-    if not isinstance(optional, bool):
-        msg = f"driver {name!r} has optional={optional!r}; use True or False"
-        raise ConfigError(msg)
-    return optional
+def _timeout(value: object, name: str, what: str) -> float | None:
+    return check_seconds(
+        value, f"driver {name!r} has {what}={value!r}", none="the runtime's default"
+    )
+
+
+def _declared(
+    name: str,
+    *,
+    tier: object,
+    requires: object,
+    after: object,
+    optional: object,
+    start_timeout: object,
+    stop_timeout: object,
+    restart: object,
+) -> dict[str, Any]:
+    """The checked options every declaration has, by keyword, for Spec."""
+    return {
+        "name": name,
+        "tier": check_tier(tier, name),
+        "requires": check_requirements(requires, name, "requires"),
+        "after": check_requirements(after, name, "after"),
+        "optional": check_bool(optional, f"driver {name!r} has optional"),
+        "start_timeout": _timeout(start_timeout, name, "start_timeout"),
+        "stop_timeout": _timeout(stop_timeout, name, "stop_timeout"),
+        "restart": check_restart(restart, name),
+    }
 
 
 def spec_from_function(
@@ -248,9 +216,11 @@ def spec_from_function(
     name: str | None,
     tier: int | None,
     requires: Sequence[Requirement],
+    after: Sequence[Requirement],
     optional: bool,
     start_timeout: float | None,
     stop_timeout: float | None,
+    restart: Restart | str | None,
 ) -> Spec:
     """Declare an async-generator driver; refuses anything else, loudly."""
     label = getattr(fn, "__qualname__", repr(fn))
@@ -273,12 +243,16 @@ def spec_from_function(
         f"@runtime.driver on {label}",
     )
     return Spec(
-        name=driver_name,
-        tier=check_tier(tier, driver_name),
-        requires=check_requires(requires, driver_name),
-        optional=check_optional(optional, driver_name),
-        start_timeout=check_timeout(start_timeout, driver_name, "start_timeout"),
-        stop_timeout=check_timeout(stop_timeout, driver_name, "stop_timeout"),
+        **_declared(
+            driver_name,
+            tier=tier,
+            requires=requires,
+            after=after,
+            optional=optional,
+            start_timeout=start_timeout,
+            stop_timeout=stop_timeout,
+            restart=restart,
+        ),
         function=fn,
         instance=None,
         has_autostart=False,
@@ -321,52 +295,19 @@ def spec_from_instance(driver: object) -> Spec:
             raise ConfigError(msg)
         overridden[hook] = getattr(cls, hook) is not getattr(Driver, hook)
     return Spec(
-        name=name,
-        tier=check_tier(driver.tier, name),
-        requires=check_requires(driver.requires, name),
-        optional=check_optional(driver.optional, name),
-        start_timeout=check_timeout(driver.start_timeout, name, "start_timeout"),
-        stop_timeout=check_timeout(driver.stop_timeout, name, "stop_timeout"),
+        **_declared(
+            name,
+            tier=driver.tier,
+            requires=driver.requires,
+            after=driver.after,
+            optional=driver.optional,
+            start_timeout=driver.start_timeout,
+            stop_timeout=driver.stop_timeout,
+            restart=driver.restart,
+        ),
         function=None,
         instance=driver,
         has_autostart=overridden["autostart"],
         has_reload=overridden["reload"],
         has_stop=overridden["stop"],
     )
-
-
-# -- the generator adapter ---------------------------------------------------
-# An @runtime.driver function runs in one task from initialize to stop (the
-# driver's lifetime task), so it may hold a task group or a cancel scope across
-# its yield, as an @asynccontextmanager can.
-
-
-async def generator_initialize(
-    fn: GeneratorFunction, ctx: Context
-) -> tuple[AsyncIterator[Any], Any]:
-    agen = fn(ctx)
-    try:
-        value = await agen.__anext__()
-    except StopAsyncIteration:
-        msg = (
-            f"driver {ctx.name!r} (tier {ctx.tier}) returned without yielding; an "
-            "@runtime.driver function must yield its value exactly once"
-        )
-        raise UsageError(msg) from None
-    return agen, value
-
-
-async def generator_stop(agen: AsyncIterator[Any], ctx: Context) -> None:
-    try:
-        await agen.__anext__()
-    except StopAsyncIteration:
-        return
-    aclose = getattr(agen, "aclose", None)
-    if aclose is not None:
-        await aclose()
-    msg = (
-        f"driver {ctx.name!r} (tier {ctx.tier}) yielded a second time; an "
-        "@runtime.driver function must yield exactly once (its stop code follows "
-        "the yield)"
-    )
-    raise UsageError(msg)

@@ -1,7 +1,8 @@
-"""Every exception tiered raises, in one place."""
+"""Every exception tiered raises, in one place, and the record of one failure."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
@@ -11,11 +12,13 @@ __all__ = [
     "ConfigError",
     "DependencyError",
     "DriverTimeout",
+    "Failure",
     "ShutdownError",
     "Skip",
     "StartupError",
     "TieredError",
     "UsageError",
+    "describe",
 ]
 
 
@@ -37,8 +40,8 @@ class DependencyError(TieredError, LookupError):
 
     ``ctx.get()`` raises it for a driver that is not in ``requires``;
     ``run.get()`` for a name that is not a driver of the run, or a driver
-    that is not running.  It is also the error of a required driver whose
-    requirement failed or was skipped.
+    that is not running (restarting, failed, skipped).  It is also the error
+    of a required driver whose requirement failed or was skipped.
     """
 
 
@@ -55,12 +58,83 @@ class DriverTimeout(TieredError, TimeoutError):
     """Raised when a driver hook did not finish within its timeout."""
 
 
-class StartupError(ExceptionGroup[Exception], TieredError):
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One driver's failure, as :class:`StartupError` and :class:`ShutdownError` hold it.
+
+    Read these rather than the notes' text: ``serve()``, the command line
+    and :mod:`tiered.asgi` do.
+
+    Attributes:
+        driver: the driver's name.
+        tier: its tier.
+        phase: ``"initialize"``, ``"autostart"``, ``"stop"``, ``"reload"`` or
+            ``"background"`` (a background task that raised).
+        error: the exception, as the hook raised it (a
+            :class:`DriverTimeout` for a timeout).
+    """
+
+    driver: str
+    tier: int
+    phase: str
+    error: BaseException
+
+    def describe(self) -> str:
+        """``driver 'storage' (tier 1), phase initialize: OSError: ...``."""
+        return (
+            f"driver {self.driver!r} (tier {self.tier}), phase {self.phase}: "
+            f"{describe(self.error)}"
+        )
+
+
+def describe(exc: BaseException) -> str:
+    """``"Type: message"`` of ``exc``, even when its ``__str__`` raises."""
+    try:
+        text = str(exc)
+    except Exception:  # a user's exception whose __str__ is broken
+        text = "<str() of this exception raised>"
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+class _FailureGroup(ExceptionGroup[Exception], TieredError):
+    """What StartupError and ShutdownError share: the failures as data."""
+
+    failures: tuple[Failure, ...]
+
+    def __new__(
+        cls,
+        message: str,
+        exceptions: Sequence[Exception],
+        failures: Sequence[Failure] = (),
+    ) -> Self:
+        self = super().__new__(cls, message, exceptions)
+        self.failures = tuple(failures)
+        return self
+
+    def __init__(
+        self,
+        message: str,
+        exceptions: Sequence[Exception],
+        failures: Sequence[Failure] = (),
+    ) -> None:
+        super().__init__(message, exceptions)
+
+    def derive(self, excs: Sequence[Exception]) -> Self:  # type: ignore[override]
+        # keep the class, and the failures of the exceptions kept, when the
+        # group is split or filtered (``except*``)
+        kept = {id(e) for e in excs}
+        failures = [f for f in self.failures if id(f.error) in kept]
+        return type(self)(self.message, excs, failures)
+
+
+class StartupError(_FailureGroup):
     """Raised when a required driver failed, so the run did not start.
 
     Every driver whose ``initialize`` had completed was stopped before this is
     raised.  It holds one exception per failed driver, each with a PEP 678
-    note naming the driver, its tier and the phase.
+    note naming the driver, its tier and the phase (when the exception can
+    take notes), and ``failures``, the same as :class:`Failure` records.
 
     Example::
 
@@ -68,26 +142,19 @@ class StartupError(ExceptionGroup[Exception], TieredError):
             async with runtime.run() as run:
                 ...
         except* tiered.DriverTimeout as group:  # only the timeouts
-            for exc in group.exceptions:
-                print(exc, exc.__notes__)  # ["driver 'pool' (tier 1), phase autostart"]
+            for failure in group.failures:
+                print(failure.driver, failure.phase)  # pool autostart
     """
 
-    def derive(self, excs: Sequence[Exception]) -> Self:  # type: ignore[override]
-        # keep the class when the group is split or filtered (``except*``)
-        return type(self)(self.message, excs)
 
-
-class ShutdownError(ExceptionGroup[Exception], TieredError):
+class ShutdownError(_FailureGroup):
     """Raised after every driver was stopped, when some of them failed.
 
     A failing ``stop`` never keeps another driver from stopping.  The group
     holds one exception per failure, each noted with driver, tier and phase
     (``stop``, or ``background`` for a background task that crashed and so
-    stopped the run).
+    stopped the run), and ``failures``, the same as :class:`Failure` records.
     """
-
-    def derive(self, excs: Sequence[Exception]) -> Self:  # type: ignore[override]
-        return type(self)(self.message, excs)
 
 
 class Skip(Exception):
@@ -96,7 +163,8 @@ class Skip(Exception):
     The counterpart of libvirt's ``VIR_DRV_STATE_INIT_SKIPPED``: the driver
     does not apply here (no hardware, feature disabled).  The run goes on;
     drivers that require a skipped driver are skipped if optional and fail
-    the start-up otherwise.
+    the start-up otherwise.  It is for start-up (``initialize`` and
+    ``autostart``): raised from ``stop`` or ``reload`` it is an error.
 
     Example::
 

@@ -6,7 +6,6 @@ each naming the drivers and tiers involved and how to fix it.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -18,7 +17,9 @@ from ._exceptions import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["Plan", "PlannedDriver"]
+    from ._restart import Restart
+
+__all__ = ["Plan", "PlannedDriver", "did_you_mean"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +30,15 @@ class PlannedDriver:
         name: the driver's name.
         tier: its tier, inferred ones resolved.
         requires: the names of the drivers it requires.
+        after: the names of the drivers it starts after (without needing
+            them).
         optional: whether its failure is tolerated.
         start_timeout: seconds for ``initialize`` plus ``autostart``, the
             runtime's default applied; ``math.inf`` when unbounded.
         stop_timeout: seconds for ``stop``, the same way.
-        inferred: true when the tier was inferred from ``requires``.
+        restart: its :class:`Restart` policy, or None.
+        inferred: true when the tier was inferred from ``requires`` and
+            ``after``.
     """
 
     name: str
@@ -46,6 +51,8 @@ class PlannedDriver:
     #: true when the tier was inferred from ``requires``
     inferred: bool
     spec: Spec = field(repr=False, compare=False)
+    after: tuple[str, ...] = ()
+    restart: Restart | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,78 +83,36 @@ class Plan:
 
     def to_text(self) -> str:
         """Render the plan as ``tiered check`` prints it."""
-        count = len(self.drivers)
-        lines = [
-            f"runtime {self.name!r}: {count} driver{'s' * (count != 1)} "
-            f"in {len(self.tiers)} tier{'s' * (len(self.tiers) != 1)}"
-        ]
-        for k, names in enumerate(self.tiers):
-            lines.append(f"tier {k}:" + ("" if names else " (empty)"))
-            for name in names:
-                d = self.drivers[name]
-                extra = []
-                if d.requires:
-                    extra.append("requires " + ", ".join(d.requires))
-                if d.optional:
-                    extra.append("optional")
-                if d.inferred:
-                    extra.append("tier inferred")
-                extra.append(
-                    f"start {_seconds(d.start_timeout)}, stop {_seconds(d.stop_timeout)}"
-                )
-                lines.append(f"  {name}: " + "; ".join(extra))
-        return "\n".join(lines)
+        from ._plantext import plan_text  # only the command line renders plans
+
+        return plan_text(self)
 
     def __str__(self) -> str:
         return self.to_text()
 
     def to_mermaid(self) -> str:
-        """A Mermaid flowchart: a box per tier, an arrow from a driver to what it requires."""
-        ids = {name: f"d{i}" for i, name in enumerate(self.drivers)}
-        lines = ["flowchart BT"]
-        for k, names in enumerate(self.tiers):
-            if not names:
-                continue
-            lines.append(f'  subgraph tier{k}["tier {k}"]')
-            lines += [f'    {ids[n]}["{_mermaid_label(n)}"]' for n in names]
-            lines.append("  end")
-        for name, d in self.drivers.items():
-            lines += [f"  {ids[name]} --> {ids[r]}" for r in d.requires]
-        return "\n".join(lines) + "\n"
+        """A Mermaid flowchart: a box per tier, an arrow to each requirement.
+
+        An ``after`` ordering is a dashed arrow.
+        """
+        from ._plantext import plan_mermaid
+
+        return plan_mermaid(self)
 
     def to_dot(self) -> str:
-        """A Graphviz digraph: a cluster per tier, an edge to each requirement."""
-        lines = [
-            f"digraph {_dot_id(self.name)} {{",
-            "  rankdir=BT;",
-            "  node [shape=box];",
-        ]
-        for k, names in enumerate(self.tiers):
-            if not names:
-                continue
-            lines.append(f'  subgraph cluster_tier{k} {{ label="tier {k}";')
-            lines += [f"    {_dot_id(n)};" for n in names]
-            lines.append("  }")
-        for name, d in self.drivers.items():
-            lines += [f"  {_dot_id(name)} -> {_dot_id(r)};" for r in d.requires]
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        """A Graphviz digraph: a cluster per tier, an edge to each requirement.
 
+        An ``after`` ordering is a dashed edge.
+        """
+        from ._plantext import plan_dot
 
-def _mermaid_label(name: str) -> str:
-    return name.replace('"', "#quot;")
-
-
-def _dot_id(name: str) -> str:
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _seconds(value: float) -> str:
-    return "no limit" if math.isinf(value) else f"{value:g}s"
+        return plan_dot(self)
 
 
 def did_you_mean(name: str, names: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``names``, or nothing."""
+    import difflib  # only on the error path: it costs an import of its own
+
     match = difflib.get_close_matches(name, list(names), n=1)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
@@ -161,51 +126,21 @@ def build_plan(
 ) -> Plan:
     """Resolve requirements, infer tiers, check every rule; raise ConfigError."""
     problems: list[str] = []
-    by_name: dict[str, Spec] = {}
-    for spec in specs:
-        if spec.name in by_name:
+    # Runtime refuses a second driver of the same name, so names are unique
+    by_name = {spec.name: spec for spec in specs}
+    requires = {s.name: _edges(s, "requires", by_name, owner, problems) for s in specs}
+    after = {s.name: _edges(s, "after", by_name, owner, problems) for s in specs}
+    for name, names in after.items():
+        for both in set(names) & set(requires[name]):
             problems.append(
-                f"two drivers are named {spec.name!r}; give one of them another name"
+                f"{name} both requires and is after {both!r}; requires already "
+                f"orders it, so remove {both!r} from after"
             )
-        else:
-            by_name[spec.name] = spec
-
-    requires: dict[str, tuple[str, ...]] = {}
-    for spec in by_name.values():
-        resolved: list[str] = []
-        for req in spec.requires:
-            name = _resolve(req, spec, by_name, owner, runtime_name, problems)
-            if name == spec.name:
-                who = (
-                    spec.name
-                    if spec.tier is None
-                    else f"{spec.name} (tier {spec.tier})"
-                )
-                problems.append(
-                    f"{who} requires itself; remove {name!r} from its requires"
-                )
-                continue
-            if name is not None and name not in resolved:
-                resolved.append(name)
-        requires[spec.name] = tuple(resolved)
-
-    tiers = _assign_tiers(by_name, requires, problems)
-
-    for spec in by_name.values():
-        tier = tiers.get(spec.name)
-        if tier is None:
-            continue
-        for req in requires[spec.name]:
-            req_tier = tiers.get(req)
-            if req_tier is not None and req_tier >= tier:
-                # only reachable with an explicit tier: an inferred one is
-                # always above everything it requires
-                problems.append(
-                    f"{spec.name} (tier {tier}) requires {req} (tier {req_tier}): a "
-                    f"driver may only require drivers of lower tiers; put {req!r} "
-                    f"in a tier below {tier}, or raise {spec.name!r} above tier "
-                    f"{req_tier} (or drop its tier= to infer it)"
-                )
+    needs = {n: requires[n] + after[n] for n in by_name}
+    tiers = _assign_tiers(by_name, needs, problems)
+    for spec in specs:
+        _check_lower(spec.name, requires[spec.name], "requires", tiers, problems)
+        _check_lower(spec.name, after[spec.name], "is after", tiers, problems)
 
     if problems:
         if len(problems) == 1:
@@ -224,6 +159,7 @@ def build_plan(
             name=spec.name,
             tier=tiers[spec.name],
             requires=requires[spec.name],
+            after=after[spec.name],
             optional=spec.optional,
             start_timeout=default_start
             if spec.start_timeout is None
@@ -231,10 +167,11 @@ def build_plan(
             stop_timeout=default_stop
             if spec.stop_timeout is None
             else spec.stop_timeout,
+            restart=spec.restart,
             inferred=spec.tier is None,
             spec=spec,
         )
-        for spec in by_name.values()
+        for spec in specs
     }
     top = max(tiers.values(), default=-1)
     grouped: list[list[str]] = [[] for _ in range(top + 1)]
@@ -247,50 +184,118 @@ def build_plan(
     )
 
 
+def _who(spec: Spec) -> str:
+    return spec.name if spec.tier is None else f"{spec.name} (tier {spec.tier})"
+
+
+def _edges(
+    spec: Spec,
+    what: str,
+    by_name: Mapping[str, Spec],
+    owner: Any,
+    problems: list[str],
+) -> tuple[str, ...]:
+    """The names ``spec.requires`` (or ``spec.after``) refers to, each once."""
+    verb = "requires" if what == "requires" else "is after"
+    resolved: list[str] = []
+    for req in spec.requires if what == "requires" else spec.after:
+        name = _resolve(req, spec, verb, by_name, owner, problems)
+        if name == spec.name:
+            problems.append(
+                f"{_who(spec)} {verb} itself; remove {name!r} from its {what}"
+            )
+        elif name is not None and name not in resolved:
+            resolved.append(name)
+    return tuple(resolved)
+
+
+def _check_lower(
+    name: str,
+    targets: tuple[str, ...],
+    verb: str,
+    tiers: Mapping[str, int],
+    problems: list[str],
+) -> None:
+    tier = tiers.get(name)
+    if tier is None:
+        return
+    for req in targets:
+        req_tier = tiers.get(req)
+        if req_tier is not None and req_tier >= tier:
+            # only reachable with an explicit tier: an inferred one is
+            # always above everything it requires
+            how = "require" if verb == "requires" else "be after"
+            problems.append(
+                f"{name} (tier {tier}) {verb} {req} (tier {req_tier}): a "
+                f"driver may only {how} drivers of lower tiers; put {req!r} "
+                f"in a tier below {tier}, or raise {name!r} above tier "
+                f"{req_tier} (or drop its tier= to infer it)"
+            )
+
+
 def _resolve(
     req: Requirement,
     spec: Spec,
+    verb: str,
     by_name: Mapping[str, Spec],
     owner: Any,
-    runtime_name: str,
     problems: list[str],
 ) -> str | None:
-    who = spec.name if spec.tier is None else f"{spec.name} (tier {spec.tier})"
+    who = _who(spec)
+    runtime_name = getattr(owner, "name", "?")
     if isinstance(req, DriverHandle):
-        if req._owner is not owner:
+        if not req.belongs_to(owner):
             problems.append(
-                f"{who} requires {req!r}, a driver of another runtime; require "
-                f"drivers of runtime {runtime_name!r} only"
+                f"{who} {verb} {req!r}, a driver of another runtime; "
+                f"{'require' if verb == 'requires' else 'name'} drivers of "
+                f"runtime {runtime_name!r} only"
             )
             return None
         return req.name
     if isinstance(req, type):
-        matches = [
-            s.name
-            for s in by_name.values()
-            if s.instance is not None and type(s.instance) is req
-        ]
+        matches = instances_of(req, by_name.values())
         if len(matches) == 1:
             return matches[0]
         if not matches:
             problems.append(
-                f"{who} requires the class {req.__qualname__}, but no instance of it "
-                f"was added; call runtime.add({req.__qualname__}()) or fix requires"
+                f"{who} {verb} the class {req.__qualname__}, but no instance of it "
+                f"was added; call runtime.add({req.__qualname__}()) or fix the name"
             )
         else:
             problems.append(
-                f"{who} requires the class {req.__qualname__}, which has "
-                f"{len(matches)} instances ({', '.join(matches)}); require one by name"
+                f"{who} {verb} the class {req.__qualname__}, which has "
+                f"{len(matches)} instances ({', '.join(matches)}); "
+                f"{'require' if verb == 'requires' else 'name'} one by name"
             )
         return None
     name = req.name if isinstance(req, Driver) else req
     if name not in by_name:
         problems.append(
-            f"{who} requires {name!r}, which is not a driver of runtime "
-            f"{runtime_name!r}{did_you_mean(name, by_name)}; declare it or fix the name"
+            f"{who} {verb} {name!r}, which is not a driver of runtime "
+            f"{runtime_name!r}{_did_you_mean_driver(name, by_name)}; declare it "
+            "or fix the name"
         )
         return None
     return name
+
+
+def instances_of(cls: type, specs: Iterable[Spec]) -> list[str]:
+    """The names of the declared drivers that are instances of exactly ``cls``."""
+    return [s.name for s in specs if s.instance is not None and type(s.instance) is cls]
+
+
+def _did_you_mean_driver(name: str, by_name: Mapping[str, Spec]) -> str:
+    """A close driver name, or the driver whose class is called ``name``."""
+    close = did_you_mean(name, by_name)
+    if close:
+        return close
+    for spec in by_name.values():
+        if spec.instance is not None and type(spec.instance).__name__ == name:
+            return (
+                f" (did you mean {spec.name!r}? {name} is the class of driver "
+                f"{spec.name!r}: name drivers by their name, or pass the class itself)"
+            )
+    return ""
 
 
 _VISITING, _DONE = 1, 2
@@ -298,14 +303,15 @@ _VISITING, _DONE = 1, 2
 
 def _assign_tiers(
     by_name: Mapping[str, Spec],
-    requires: Mapping[str, tuple[str, ...]],
+    needs: Mapping[str, tuple[str, ...]],
     problems: list[str],
 ) -> dict[str, int]:
     """Explicit tiers as given; inferred ones one above their highest need.
 
-    Iterative depth-first search, so a long chain of inferred tiers cannot hit
-    the recursion limit.  A cycle among inferred tiers is reported with its
-    whole path; its drivers (and what requires them) get no tier.
+    ``needs`` is what a driver requires or is after.  Iterative depth-first
+    search, so a long chain of inferred tiers cannot hit the recursion limit.
+    A cycle among inferred tiers is reported with its whole path; its
+    drivers (and what needs them) get no tier.
     """
     tiers: dict[str, int] = {
         s.name: s.tier for s in by_name.values() if s.tier is not None
@@ -316,7 +322,7 @@ def _assign_tiers(
             continue
         state[root] = _VISITING
         path = [root]
-        stack = [iter(requires[root])]
+        stack = [iter(needs[root])]
         while stack:
             node = path[-1]
             for req in stack[-1]:
@@ -326,7 +332,7 @@ def _assign_tiers(
                 if seen is None:
                     state[req] = _VISITING
                     path.append(req)
-                    stack.append(iter(requires[req]))
+                    stack.append(iter(needs[req]))
                     break
                 if seen == _VISITING:
                     cycle = [*path[path.index(req) :], req]
@@ -341,7 +347,7 @@ def _assign_tiers(
                 stack.pop()
                 path.pop()
                 state[node] = _DONE
-                needs = requires[node]
-                if all(r in tiers for r in needs):
-                    tiers[node] = 1 + max((tiers[r] for r in needs), default=-1)
+                mine = needs[node]
+                if all(r in tiers for r in mine):
+                    tiers[node] = 1 + max((tiers[r] for r in mine), default=-1)
     return tiers

@@ -8,18 +8,25 @@ a secret handed between drivers never reaches a report).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from html import escape as _html_escape
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from ._journal import RunEvent
+
 __all__ = ["ChainLink", "DriverRecord", "Report", "TierRecord"]
 
 Status = Literal[
-    "pending", "starting", "running", "failed", "skipped", "cancelled", "stopped"
+    "pending",
+    "starting",
+    "running",
+    "restarting",
+    "failed",
+    "skipped",
+    "cancelled",
+    "stopped",
 ]
 PHASES = ("initialize", "autostart", "reload", "stop")
 
@@ -42,6 +49,14 @@ class DriverRecord:
         error: ``"ExceptionType: message"`` of its failure, if any.
         reason: why it was skipped or cancelled, if it was.
         status_text: the last ``ctx.status()`` it set.
+        requires: the names of the drivers it requires.
+        after: the names of the drivers it starts after.
+        restarts: how many times it was restarted in this run; ``phases``
+            are those of its latest start.
+        eligible_at: when it could begin (its tier began, or what it
+            requires and is after was up), in seconds since the run began;
+            ``initialize`` may begin later, waiting for a place under
+            ``max_concurrent_starts``.
     """
 
     name: str
@@ -52,6 +67,10 @@ class DriverRecord:
     error: str | None = None
     reason: str | None = None
     status_text: str | None = None
+    requires: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    restarts: int = 0
+    eligible_at: float | None = None
 
     def duration(self, phase: str) -> float | None:
         """Seconds ``phase`` took; None if it did not run or has not ended."""
@@ -78,6 +97,10 @@ class DriverRecord:
             "error": self.error,
             "reason": self.reason,
             "status_text": self.status_text,
+            "requires": list(self.requires),
+            "after": list(self.after),
+            "restarts": self.restarts,
+            "eligible_at": self.eligible_at,
         }
 
 
@@ -133,6 +156,9 @@ class Report:
         ready_at: when every tier was up, or None.
         stopping_at: when the shutdown began, or None.
         stopped_at: when the run ended, or None.
+        schedule: ``"tiers"`` or ``"dependencies"``.
+        events: what happened after start-up: failures, restarts and
+            give-ups, as :class:`RunEvent` records, in time order.
     """
 
     name: str
@@ -141,6 +167,8 @@ class Report:
     ready_at: float | None = None
     stopping_at: float | None = None
     stopped_at: float | None = None
+    schedule: str = "tiers"
+    events: tuple[RunEvent, ...] = ()
 
     def driver(self, name: str) -> DriverRecord:
         """The record of the driver ``name``.
@@ -186,6 +214,7 @@ class Report:
         """Plain data: what :meth:`to_json` writes."""
         return {
             "name": self.name,
+            "schedule": self.schedule,
             "ready_at": self.ready_at,
             "stopping_at": self.stopping_at,
             "stopped_at": self.stopped_at,
@@ -210,16 +239,29 @@ class Report:
                 }
                 for c in self.critical_chain()
             ],
+            "events": [
+                {
+                    "kind": e.kind,
+                    "time": e.time,
+                    "driver": e.driver,
+                    "tier": e.tier,
+                    "value": e.value,
+                    "detail": e.detail,
+                }
+                for e in self.events
+            ],
         }
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The report as JSON (times in seconds, None as null)."""
+        import json  # only when a report is written
+
         return json.dumps(self.to_dict(), indent=indent)
 
     def format_blame(self, limit: int | None = None) -> str:
         """Like ``systemd-analyze blame``: one line per driver, slowest first."""
         lines = [
-            f"{r.startup:9.3f}s  {r.name} (tier {r.tier}){_suffix(r)}"
+            f"{r.startup:9.3f}s  {r.name} (tier {r.tier}){record_suffix(r)}"
             for r in self.blame()[:limit]
         ]
         return "\n".join(lines)
@@ -258,7 +300,7 @@ class Report:
                     for p in ("initialize", "autostart", "stop")
                     if (d := r.duration(p)) is not None
                 )
-                lines.append(f"  {r.name:<20} {r.status:<9} {phases}{_suffix(r)}")
+                lines.append(f"  {r.name:<20} {r.status:<9} {phases}{record_suffix(r)}")
         blame = self.format_blame()
         if blame:
             lines += ["", "blame:", blame]
@@ -277,159 +319,15 @@ class Report:
         line.  When the run has stopped, the time it spent running is cut out
         of the axis so start-up and shutdown both stay readable.
         """
-        return _svg(self)
+        from ._svg import render_svg  # only when a timeline is drawn
+
+        return render_svg(self)
 
 
-def _escape(text: str) -> str:
-    """Text for an SVG text node (xml.sax.saxutils costs 25 ms of imports)."""
-    return _html_escape(text, quote=False)
-
-
-def _suffix(r: DriverRecord) -> str:
+def record_suffix(r: DriverRecord) -> str:
+    """The error or reason of a record, as the text report and the SVG append it."""
     if r.error:
         return f"  [{r.error}]"
     if r.reason:
         return f"  [{r.reason}]"
     return ""
-
-
-# -- SVG --------------------------------------------------------------------
-
-_COLORS = {
-    "initialize": "#4e79a7",
-    "autostart": "#59a14f",
-    "reload": "#b07aa1",
-    "stop": "#e15759",
-}
-_ROW = 22
-_LABEL = 220
-_WIDTH = 760
-_GAP = 60
-
-
-class _Axis:
-    """Seconds to pixels; the time the run spent up is squeezed into a gap.
-
-    Without the squeeze a daemon that ran for a day would draw its start-up
-    and its shutdown as two specks at both ends.
-    """
-
-    def __init__(self, ready: float, stopping: float | None, end: float) -> None:
-        self.ready, self.stopping, self.end = ready, stopping, end
-        self.cut = stopping is not None and end > stopping
-        if self.cut:
-            assert stopping is not None
-            up, down = ready, end - stopping
-            # the shutdown gets a fair share of the width even when it was quick
-            share = min(max(down / ((up + down) or 1.0), 0.2), 0.5)
-            self.down_px = (_WIDTH - _GAP) * share
-            self.up_px = _WIDTH - _GAP - self.down_px
-        else:
-            self.up_px, self.down_px = float(_WIDTH), 0.0
-            self.ready = max(end, ready)
-
-    def __call__(self, t: float) -> float:
-        if t <= self.ready or not self.cut:
-            return _LABEL + t / (self.ready or 1e-9) * self.up_px
-        stopping = self.stopping
-        assert stopping is not None
-        if t < stopping:  # while up: reloads land in the gap
-            return (
-                _LABEL + self.up_px + (t - self.ready) / (stopping - self.ready) * _GAP
-            )
-        span = (self.end - stopping) or 1e-9
-        return _LABEL + self.up_px + _GAP + (t - stopping) / span * self.down_px
-
-    def ticks(self) -> list[float]:
-        ticks = [self.ready * i / 6 for i in range(7)]
-        if self.cut:
-            assert self.stopping is not None
-            ticks += [self.stopping, self.end]
-        return ticks
-
-
-def _svg(report: Report) -> str:
-    ends = [t[1] for r in report.drivers for t in r.phases.values() if t[1] is not None]
-    end = max([0.0, *ends])
-    ready = report.ready_at if report.ready_at is not None else end
-    axis = _Axis(ready, report.stopping_at, end)
-    by_name = {r.name: r for r in report.drivers}
-
-    body: list[str] = []
-    y = 40
-    for tier in report.tiers:
-        took = f" ({tier.duration:.3f}s)" if tier.duration is not None else ""
-        body.append(
-            f'<text x="8" y="{y + 15}" class="tier">tier {tier.index}{took}</text>'
-        )
-        top = y
-        y += _ROW
-        for name in tier.drivers:
-            r = by_name[name]
-            body.append(
-                f'<text x="20" y="{y + 15}" class="{r.status}">{_escape(name)}'
-                f"<title>{_escape(name)}: {r.status}{_escape(_suffix(r))}</title></text>"
-            )
-            for phase, (t0, t1) in r.phases.items():
-                if t1 is None:
-                    continue
-                x0, x1 = axis(t0), axis(t1)
-                body.append(
-                    f'<rect x="{x0:.2f}" y="{y + 4}" width="{max(x1 - x0, 1.0):.2f}" '
-                    f'height="{_ROW - 8}" fill="{_COLORS.get(phase, "#999")}">'
-                    f"<title>{_escape(name)} {phase}: {t0:.3f}s to {t1:.3f}s "
-                    f"({t1 - t0:.3f}s)</title></rect>"
-                )
-            y += _ROW
-        body.append(
-            f'<rect x="4" y="{top}" width="{_LABEL + _WIDTH}" height="{y - top}" class="band"/>'
-        )
-        if tier.end is not None:
-            bx = axis(tier.end)
-            body.append(
-                f'<line x1="{bx:.2f}" y1="{top}" x2="{bx:.2f}" y2="{y}" class="barrier">'
-                f"<title>tier {tier.index} barrier at {tier.end:.3f}s</title></line>"
-            )
-        y += 6
-
-    grid: list[str] = []
-    last = -1e9
-    for t in axis.ticks():
-        tx = axis(t)
-        if tx - last < 45:  # keep labels apart
-            continue
-        last = tx
-        grid.append(
-            f'<line x1="{tx:.2f}" y1="30" x2="{tx:.2f}" y2="{y}" class="grid"/>'
-            f'<text x="{tx:.2f}" y="24" class="tick">{t:.3f}s</text>'
-        )
-    if axis.cut:
-        assert report.stopping_at is not None
-        gx = _LABEL + axis.up_px + _GAP / 2
-        grid.append(
-            f'<text x="{gx:.2f}" y="{y + 16}" class="tick">up for '
-            f"{report.stopping_at - ready:.1f}s</text>"
-        )
-    legend = "".join(
-        f'<rect x="{_LABEL + i * 110}" y="{y + 28}" width="12" height="12" fill="{c}"/>'
-        f'<text x="{_LABEL + i * 110 + 16}" y="{y + 38}" class="legend">{p}</text>'
-        for i, (p, c) in enumerate(_COLORS.items())
-    )
-    up = f"up in {report.ready_at:.3f}s" if report.ready_at is not None else "not up"
-    title = _escape(f"{report.name}: start-up timeline, {up}")
-    width, height = _LABEL + _WIDTH + 20, y + 50
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">'
-        "<style>"
-        ".tier{font-weight:bold}.tick{fill:#555;font-size:10px;text-anchor:middle}"
-        ".legend{fill:#333;font-size:11px}.grid{stroke:#e4e4e4}"
-        ".band{fill:none;stroke:#ccc}.barrier{stroke:#333;stroke-dasharray:4 3}"
-        ".failed{fill:#c00}.skipped,.cancelled,.pending{fill:#888}"
-        "</style>"
-        f'<text x="8" y="14" class="tier">{title}</text>'
-        + "".join(grid)
-        + "".join(body)
-        + legend
-        + "</svg>\n"
-    )

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar, overload
 
+from ._checks import check_name, check_seconds
 from ._driver import (
     Driver,
     DriverHandle,
     Requirement,
     Spec,
-    check_name,
     spec_from_function,
     spec_from_instance,
 )
@@ -20,6 +20,7 @@ from ._run import Run
 
 if TYPE_CHECKING:
     from ._context import Context
+    from ._restart import Restart
 
 __all__ = ["Runtime"]
 
@@ -28,17 +29,35 @@ D = TypeVar("D", bound=Driver)
 DriverFunction = Callable[["Context"], AsyncIterator[T]]
 
 
+SCHEDULES = ("tiers", "dependencies")
+
+
 def _check_default_timeout(value: object, what: str) -> float | None:
+    return check_seconds(value, f"Runtime({what}={value!r})", none="no limit")
+
+
+def _check_schedule(value: object, where: str) -> str:
+    if value not in SCHEDULES:
+        msg = (
+            f"{where}(schedule={value!r}): use 'tiers' (the barrier between "
+            "tiers, the default) or 'dependencies' (each driver as soon as what "
+            "it requires and is after is up)"
+        )
+        raise ConfigError(msg)
+    assert isinstance(value, str)
+    return value
+
+
+def _check_limit(value: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        msg = f"Runtime({what}={value!r}): a timeout is a number of seconds > 0, or None for no limit"
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = (
+            f"Runtime(max_concurrent_starts={value!r}): the most hooks that may "
+            "start at once is an integer >= 1, or None for no limit"
+        )
         raise ConfigError(msg)
-    try:
-        return float(value)
-    except OverflowError:  # an int beyond any float
-        msg = f"Runtime({what}={value!r}): more seconds than a float holds; use None for no limit"
-        raise ConfigError(msg) from None
+    return value
 
 
 class Runtime:
@@ -49,6 +68,15 @@ class Runtime:
         start_timeout: default seconds for a driver's ``initialize`` plus
             ``autostart``; ``None`` means no limit.  90 s mirrors systemd.
         stop_timeout: default seconds for a driver's ``stop``.
+        schedule: ``"tiers"`` (the default: a barrier between tiers) or
+            ``"dependencies"`` (each driver as soon as what it requires and
+            is after is up); ``runtime.run(schedule=...)`` overrides it.
+        max_concurrent_starts: at most this many hooks (``initialize`` or
+            ``autostart``) run at once; a driver waiting at a barrier or
+            for its requirements holds no place.  ``None``: no limit.
+        shutdown_timeout: the whole shutdown takes at most this many
+            seconds; then every stop still running is cut short.  ``None``:
+            no overall limit (each stop still has its ``stop_timeout``).
 
     Example::
 
@@ -68,6 +96,9 @@ class Runtime:
         start_timeout: the default ``start_timeout`` of its drivers, in
             seconds, or ``None`` for no limit.
         stop_timeout: the default ``stop_timeout`` of its drivers.
+        schedule: the schedule its runs use unless told otherwise.
+        max_concurrent_starts: the limit on hooks starting at once, or None.
+        shutdown_timeout: the budget of a whole shutdown, or None.
     """
 
     def __init__(
@@ -76,6 +107,9 @@ class Runtime:
         *,
         start_timeout: float | None = 90.0,
         stop_timeout: float | None = 90.0,
+        schedule: str = "tiers",
+        max_concurrent_starts: int | None = None,
+        shutdown_timeout: float | None = None,
     ) -> None:
         if not isinstance(name, str) or not name or name != name.strip():
             msg = (
@@ -86,6 +120,11 @@ class Runtime:
         self.name = name
         self.start_timeout = _check_default_timeout(start_timeout, "start_timeout")
         self.stop_timeout = _check_default_timeout(stop_timeout, "stop_timeout")
+        self.schedule = _check_schedule(schedule, "Runtime")
+        self.max_concurrent_starts = _check_limit(max_concurrent_starts)
+        self.shutdown_timeout = _check_default_timeout(
+            shutdown_timeout, "shutdown_timeout"
+        )
         self._specs: list[Spec] = []
         self._names: set[str] = set()
         self._plan: Plan | None = None
@@ -108,9 +147,11 @@ class Runtime:
         name: str | None = None,
         tier: int | None = None,
         requires: Sequence[Requirement] = (),
+        after: Sequence[Requirement] = (),
         optional: bool = False,
         start_timeout: float | None = None,
         stop_timeout: float | None = None,
+        restart: Restart | str | None = None,
     ) -> Callable[[DriverFunction[T]], DriverHandle[T]]: ...
     def driver(
         self,
@@ -120,9 +161,11 @@ class Runtime:
         name: str | None = None,
         tier: int | None = None,
         requires: Sequence[Requirement] = (),
+        after: Sequence[Requirement] = (),
         optional: bool = False,
         start_timeout: float | None = None,
         stop_timeout: float | None = None,
+        restart: Restart | str | None = None,
     ) -> DriverHandle[T] | Callable[[DriverFunction[T]], DriverHandle[T]]:
         """Declare a driver written as an async generator that yields once.
 
@@ -134,10 +177,14 @@ class Runtime:
             name: defaults to the function's name.
             tier: 0 first; ``None`` infers one above what it requires.
             requires: drivers it may ``ctx.get()``: names, handles, classes.
+            after: drivers it starts after and stops before, without needing
+                them (systemd's ``After=``).
             optional: its failure is logged and the run goes on.
             start_timeout: seconds for ``initialize``; ``None`` takes the
                 runtime's, ``math.inf`` means no limit.
             stop_timeout: seconds for ``stop``, same conventions.
+            restart: when it fails after start-up: ``None`` (the default),
+                ``"on-failure"`` or a :class:`Restart`.
 
         Returns:
             a :class:`DriverHandle` typed by what the function yields.
@@ -154,9 +201,11 @@ class Runtime:
                 name=name,
                 tier=tier,
                 requires=requires,
+                after=after,
                 optional=optional,
                 start_timeout=start_timeout,
                 stop_timeout=stop_timeout,
+                restart=restart,
             )
             self._register(spec)
             return DriverHandle(spec.name, self)
@@ -212,18 +261,36 @@ class Runtime:
             )
         return self._plan
 
-    def run(self) -> Run:
+    def run(self, *, schedule: str | None = None) -> Run:
         """Check the runtime and return a :class:`Run`, to use with ``async with``.
 
         The runtime becomes immutable.  A runtime can run many times, one
         run after another, never two at once.
 
+        Args:
+            schedule: ``"tiers"`` or ``"dependencies"`` for this run only;
+                ``None`` takes the runtime's.
+
         Raises:
-            ConfigError: the plan is invalid; nothing has started.
+            ConfigError: the plan is invalid, or the schedule unknown;
+                nothing has started.
         """
         plan = self.check()
+        chosen = (
+            self.schedule
+            if schedule is None
+            else _check_schedule(schedule, "runtime.run")
+        )
         self._frozen = True
-        return Run(self, plan)
+        return Run(
+            self,
+            plan,
+            schedule=chosen,
+            max_concurrent_starts=self.max_concurrent_starts,
+            shutdown_timeout=self.shutdown_timeout,
+            claim=self._claim,
+            release=self._release,
+        )
 
     def _claim(self, run: Run) -> None:
         if self._active is not None:

@@ -24,6 +24,7 @@ from ._notify import Notifier, watchdog_interval
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from ._journal import RunEvent
     from ._report import Report
     from ._run import Run
     from ._runtime import Runtime
@@ -72,7 +73,7 @@ class _Control:
                 else f"SIGINT after {self.stopped_by}"
             )
             log.warning("%s: cutting the stop short", what)
-            self.run._cut_stop_short()
+            self.run.cut_short()
 
     def running(self) -> bool:
         # a method: the phase changes across the awaits of reload()
@@ -192,15 +193,15 @@ async def aserve(
     run = runtime.run()
     ctl = _Control(run, notify)
 
-    def observe(event: str, driver: str | None, value: object) -> None:
-        if event == "tier_up":
-            notify.status(f"tier {value} up")
-        elif event == "status":
-            notify.status(f"{driver}: {value}")
-        elif event == "extend" and ctl.phase in ("starting", "stopping"):
-            notify.extend_timeout(float(value))  # type: ignore[arg-type]
+    def observe(event: RunEvent) -> None:
+        if event.kind == "tier":
+            notify.status(f"tier {event.tier} up")
+        elif event.kind == "status":
+            notify.status(f"{event.driver}: {event.value}")
+        elif event.kind == "extend" and ctl.phase in ("starting", "stopping"):
+            notify.extend_timeout(float(event.value or 0))
 
-    run._observer = observe
+    run.listen(observe)
     outcome: BaseException | None = None
     try:
         async with anyio.create_task_group() as tg:
@@ -225,7 +226,7 @@ async def aserve(
                     # a rollback on SIGTERM/SIGINT whose stops failed or were
                     # cut short is no clean stop, though the cancellation that
                     # caused it ends quietly
-                    error = run._shutdown_error()
+                    error = run.shutdown_error()
                     if error is not None:
                         raise error
             except Exception as exc:
@@ -252,16 +253,9 @@ def _write_report(report: Report, path: Path) -> None:
     log.info("report written to %s", path)
 
 
-def describe_failure(exc: BaseException) -> list[str]:
+def describe_failure(exc: StartupError | ShutdownError) -> list[str]:
     """One line per failed driver: driver, tier, phase and cause, no traceback."""
-    lines = [exc.message if isinstance(exc, ExceptionGroup) else str(exc)]
-    if isinstance(exc, ExceptionGroup):
-        for sub in exc.exceptions:
-            where = "; ".join(getattr(sub, "__notes__", ())) or "?"
-            text = str(sub)
-            cause = f"{type(sub).__name__}: {text}" if text else type(sub).__name__
-            lines.append(f"  {where}: {cause}")
-    return lines
+    return [exc.message] + [f"  {f.describe()}" for f in exc.failures]
 
 
 def serve(

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import anyio
 
-from ._exceptions import ConfigError, UsageError
+from ._exceptions import ConfigError, ShutdownError, StartupError, UsageError
 from ._run import Run
 from ._runtime import Runtime
 
@@ -402,18 +402,15 @@ def _traceback(exc: BaseException) -> str:
 def _failure_message(exc: Exception) -> str:
     """One line per failed driver, then the traceback for whoever digs deeper.
 
-    Each sub-exception of a StartupError or ShutdownError carries the note
-    ``driver 'storage' (tier 1), phase initialize``; a server logs this
-    message as is, so the first lines say what failed and where.
+    A StartupError or ShutdownError carries its failures as records (driver,
+    tier, phase, error); a server logs this message as is, so the first
+    lines say what failed and where.
     """
     if isinstance(exc, ConfigError):
         # a mistake in the declarations: one clear line, no traceback
         return f"tiered: {_describe(exc)}"
-    if isinstance(exc, ExceptionGroup):
-        lines = [f"tiered: {exc.message}"]
-        for sub in exc.exceptions:
-            where = "; ".join(getattr(sub, "__notes__", ())) or "?"
-            lines.append(f"  {where}: {_describe(sub)}")
+    if isinstance(exc, StartupError | ShutdownError):
+        lines = [f"tiered: {exc.message}"] + [f"  {f.describe()}" for f in exc.failures]
     else:
         lines = [f"tiered: {_describe(exc)}"]
     return "\n".join(lines) + "\n\n" + _traceback(exc)

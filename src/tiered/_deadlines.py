@@ -1,0 +1,118 @@
+"""One mechanism for every deadline of a run: a heap and one alarm.
+
+A driver's start, its stop, the wait for its background tasks, a reload and
+the whole shutdown are each bounded.  A timer per driver (a cancel scope
+with a deadline) costs a heap entry on trio and a timer handle on asyncio for
+each of them, which ten thousand drivers feel; a heap ordered by time with
+one alarm for its earliest entry costs one tuple per timed phase, and works
+whether or not anybody is waiting (tests/test_timeouts.py).
+
+A target (a driver's slot, the shutdown budget) keeps its own current
+``deadline`` and a ``token`` naming its entry.  Moving a deadline later
+(``ctx.extend_timeout()``) only changes the target; the alarm finds out when
+it rings and files the entry again.  Clearing it only forgets the token:
+stale entries are skipped when they come up, and the heap is rebuilt when
+they outnumber the live ones, so it never holds more than a few times the
+phases under way.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ._backend import Alarm
+
+__all__ = ["Deadlines", "Timed"]
+
+log = logging.getLogger("tiered")
+
+
+class Timed(Protocol):
+    """What can be given a deadline: it says what expiring means for it."""
+
+    deadline: float
+    token: int
+
+    def expire(self, now: float) -> None:
+        """The deadline has come (called from the alarm: must not block)."""
+
+
+class Deadlines:
+    """Deadlines of one run, rung by one alarm."""
+
+    __slots__ = ("_alarm", "_heap", "_live", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Timed]] = []
+        self._seq = 0
+        self._live = 0
+        self._alarm: Alarm | None = None
+
+    def attach(self, alarm: Alarm) -> None:
+        """Ring ``alarm`` (from the backend's host) for the earliest deadline."""
+        self._alarm = alarm
+        if self._heap:
+            alarm.set(self._heap[0][0])
+
+    def set(self, target: Timed, when: float) -> None:
+        """Give ``target`` the deadline ``when``, earlier or later than before."""
+        target.deadline = when
+        if when == math.inf:
+            self.clear(target)
+            return
+        if not target.token:
+            self._live += 1
+        self._seq += 1
+        target.token = self._seq
+        heap = self._heap
+        heapq.heappush(heap, (when, self._seq, target))
+        alarm = self._alarm
+        if alarm is not None and when < alarm.when:
+            alarm.set(when)
+
+    def extend(self, target: Timed, when: float) -> bool:
+        """Move a running deadline later (never earlier); whether there was one."""
+        if not target.token:
+            return False
+        if when > target.deadline:
+            target.deadline = when
+        return True
+
+    def clear(self, target: Timed) -> None:
+        """``target`` has no deadline any more."""
+        target.deadline = math.inf
+        if target.token:
+            target.token = 0
+            self._live -= 1
+            if len(self._heap) > 64 and len(self._heap) > 4 * self._live:
+                self._compact()
+
+    def _compact(self) -> None:
+        self._heap = [e for e in self._heap if e[1] == e[2].token]
+        heapq.heapify(self._heap)
+
+    def ring(self, now: float) -> None:
+        """Expire every deadline that has come; set the alarm for the next."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, token, target = heapq.heappop(heap)
+            if token != target.token:
+                continue  # cleared, or filed again since
+            if target.deadline > now:  # extended: file it again
+                self._seq += 1
+                target.token = self._seq
+                heapq.heappush(heap, (target.deadline, self._seq, target))
+                continue
+            target.token = 0
+            target.deadline = math.inf
+            self._live -= 1
+            try:
+                target.expire(now)
+            except Exception:  # a bug of ours: keep every other deadline alive
+                log.exception("tiered: expiring the deadline of %r failed", target)
+        if self._alarm is not None:
+            self._alarm.set(heap[0][0] if heap else math.inf)

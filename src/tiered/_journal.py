@@ -1,0 +1,187 @@
+"""What a run tells the world: log records, events for listeners, incidents.
+
+Logging follows what a person reading a daemon's log wants: one INFO line
+when a driver is up and one when it stopped (systemd logs "Started X"
+once), warnings and errors for what went wrong, the rest at DEBUG.  Every
+record carries ``tiered_driver``, ``tiered_tier`` and ``tiered_status``
+(and ``tiered_duration`` where there is one) as structured ``extra`` keys.
+
+:class:`RunEvent` is what ``run.listen()`` callbacks receive: ``serve()``
+turns them into systemd notifications and the status file, and
+:mod:`tiered.otel` into spans.  Events are made only when someone listens.
+Failures, restarts and give-ups after start-up are also kept as incidents,
+which the report shows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from ._exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._core import Core
+    from ._slot import Slot
+
+__all__ = ["EventKind", "Journal", "RunEvent"]
+
+log = logging.getLogger("tiered")
+
+EventKind = Literal[
+    "state", "driver", "tier", "status", "extend", "failure", "restart", "gave-up"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """One thing that happened in a run, as ``run.listen()`` callbacks get it.
+
+    Attributes:
+        kind: ``"state"`` (``run.state`` changed; ``value`` is the new
+            state), ``"driver"`` (a driver's status changed; ``value`` is
+            the new status, ``detail`` why), ``"tier"`` (tier ``tier`` is up),
+            ``"status"`` (``ctx.status()``; ``value`` is the text),
+            ``"extend"`` (``ctx.extend_timeout()``; ``value`` is the
+            seconds), ``"failure"`` (a driver failed after start-up),
+            ``"restart"`` (a restart is scheduled; ``value`` is the delay in
+            seconds) or ``"gave-up"`` (too many restarts: the run stops).
+        time: seconds since the run began.
+        driver: the driver concerned, if any.
+        tier: its tier, or the tier that came up.
+        value: what changed to (see ``kind``).
+        detail: a human-readable line, for failures and restarts.
+    """
+
+    kind: EventKind
+    time: float
+    driver: str | None = None
+    tier: int | None = None
+    value: str | float | None = None
+    detail: str | None = None
+
+
+class Journal:
+    """Logs, dispatches events, keeps incidents; never breaks the run."""
+
+    __slots__ = ("_core", "incidents", "listeners")
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self.listeners: list[Callable[[RunEvent], object]] = []
+        self.incidents: list[RunEvent] = []
+
+    # -- events ----------------------------------------------------------------
+
+    def emit(
+        self,
+        kind: EventKind,
+        slot: Slot | None = None,
+        value: str | float | None = None,
+        detail: str | None = None,
+        *,
+        tier: int | None = None,
+        keep: bool = False,
+    ) -> None:
+        if not (self.listeners or keep):
+            return
+        core = self._core
+        event = RunEvent(
+            kind,
+            core.clock() - core.t0,
+            None if slot is None else slot.name,
+            tier if slot is None else slot.tier,
+            value,
+            detail,
+        )
+        if keep:
+            self.incidents.append(event)
+        for listener in tuple(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # a listener never breaks the run
+                log.exception("tiered: a run listener failed on %s", kind)
+
+    def changed(self, slot: Slot, detail: str | None = None) -> None:
+        """The driver's status changed (what the status file and probes follow)."""
+        if self.listeners:
+            self.emit("driver", slot, slot.status, detail)
+
+    # -- the transitions a person wants to read ------------------------------------
+
+    def transition(
+        self,
+        slot: Slot,
+        what: str,
+        duration: float | None,
+        level: int = logging.INFO,
+    ) -> None:
+        """One log record: ``storage (tier 1) <what> (0.123s)``."""
+        if log.isEnabledFor(level):
+            extra = {
+                "tiered_driver": slot.name,
+                "tiered_tier": slot.tier,
+                "tiered_status": slot.status,
+            }
+            if duration is None:
+                log.log(
+                    level, "%s (tier %d) %s", slot.name, slot.tier, what, extra=extra
+                )
+            else:
+                extra["tiered_duration"] = duration
+                log.log(
+                    level,
+                    "%s (tier %d) %s (%.3fs)",
+                    slot.name,
+                    slot.tier,
+                    what,
+                    duration,
+                    extra=extra,
+                )
+        if level >= logging.WARNING or what.startswith(("skipped", "cancelled")):
+            self.changed(slot, what)
+
+    def up(self, slot: Slot, took: float | None) -> None:
+        what = "restarted" if slot.restarts else "is up"
+        self.transition(slot, what, took)
+        self.changed(slot)
+
+    def stopped(self, slot: Slot, took: float | None) -> None:
+        self.transition(slot, "stopped", took)
+        self.changed(slot)
+
+    def status(self, slot: Slot, text: object) -> None:
+        """``ctx.status(text)``: kept, logged, and sent on (to systemd)."""
+        if not isinstance(text, str):
+            msg = f"{slot.name}: ctx.status() takes a str, got {text!r}"
+            raise ConfigError(msg)
+        slot.status_text = text
+        log.info(
+            "%s (tier %d): %s",
+            slot.name,
+            slot.tier,
+            text,
+            extra={
+                "tiered_driver": slot.name,
+                "tiered_tier": slot.tier,
+                "tiered_status": text,
+            },
+        )
+        self.emit("status", slot, text)
+
+    def tier_up(self, index: int, took: float, count: int) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "tier %d is up in %.3fs (%d driver(s))",
+                index,
+                took,
+                count,
+                extra={"tiered_tier": index},
+            )
+        self.emit("tier", tier=index)
+
+    def state(self, state: str) -> None:
+        self.emit("state", value=state)

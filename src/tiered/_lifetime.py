@@ -1,0 +1,350 @@
+"""One driver's life: initialize, autostart, rest, stop, in one task.
+
+A lifetime knows nothing of tiers or dependencies.  It asks its *gate* (the
+start it belongs to, ``_schedule.Start``) when it may go on and tells it what
+happened; every one of those calls is made in a ``finally``, so whatever a
+hook raises or does, the gate hears of the driver and nothing waits for it
+forever (tests/test_robustness.py).  What a failure means is the policy's
+to say (``_policy``); the lifetime only reports it.
+
+A generator driver runs in this one task from its first line to its last,
+so it may hold a task group or a cancel scope across its ``yield``, as an
+``@asynccontextmanager`` can (tests/test_run.py::
+test_generator_driver_holds_a_task_group_across_its_yield).  Two cancel
+scopes span the life for that: ``start``, which the run cancels to end a
+driver still starting (the driver's own, or on trio for a tier's required
+drivers the scope of their batch, ``_backend``), and inside it ``life``,
+shielded once initialize is done, which keeps out ``start`` and any
+cancellation from outside until the driver is told to stop; a stop that
+overruns cancels ``life`` itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any, Final
+
+from ._backend import internal
+from ._background import end_background
+from ._exceptions import DriverTimeout, UsageError
+from ._slot import DOWN, INITIALIZED, STARTING, STOPPING, UP
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from ._backend import Scope
+    from ._context import Context
+    from ._slot import Slot
+
+__all__ = ["lifetime"]
+
+#: stands in for a driver's own start scope where its batch's does the work
+_NO_SCOPE: Final = nullcontext()
+
+
+@internal
+async def lifetime(slot: Slot) -> None:
+    """Initialize, autostart, rest until told to stop, stop: one driver, one task."""
+    core = slot.core
+    try:
+        await _live(slot)
+    finally:
+        slot.state = DOWN
+        slot.phase = None
+        slot.value = None  # a stopped driver holds nothing
+        core.deadlines.clear(slot)
+        job = slot.job
+        try:
+            if not slot.settled:
+                slot.settled = True
+                job.settled(slot)
+        finally:
+            try:
+                job.ended(slot)
+            finally:
+                core.host.ended()
+
+
+async def _live(slot: Slot) -> None:
+    core = slot.core
+    job = slot.job
+    if job.aborted:
+        # its start failed, or was cancelled, before this task ran: it does
+        # not begin at all
+        slot.outcome = "cancelled"
+        slot.reason = job.cancel_reason
+        core.journal.transition(slot, "cancelled before it began", None)
+        return
+    b = core.backend
+    own = slot.batch is None or slot.d.optional
+    start = slot.scope = b.scope() if own else None
+    life = slot.life = b.scope()
+    going_on: BaseException | None = None
+    stop_ok = True
+    try:
+        with start or _NO_SCOPE, life:
+            try:
+                await _initialize(slot)
+            finally:
+                slot.init_end = core.clock() - core.t0
+            life.shield = True  # from here on only the run can end this life
+            _initialized(slot)
+            await _autostart(slot, life)
+            if core.policy.stops_at_once(slot):
+                # skipped, or optional and failed: it will not run, so it
+                # stops now, and its start is over once it has stopped
+                stop_ok = await _stop(slot)
+            else:
+                _settle(slot)
+                while not (slot.stop_requested or slot.stop_now):
+                    await b.park(slot)
+                stop_ok = await _stop(slot)
+    except Exception as exc:  # raised by initialize: Skip included
+        core.policy.start_failed(slot, "initialize", exc)
+    except BaseException as exc:  # cancelled, or worse
+        going_on = _interrupted(slot, exc)
+    finally:
+        slot.scope = None
+    if start is not None and start.cancelled_caught and not slot.timed_out:
+        core.policy.cancelled(slot)  # by the run: a sibling failed
+    if slot.phase == "stop":
+        if life.cancelled_caught:  # its deadline, or a cut
+            stop_ok = False
+            core.policy.stop_failed(slot, _stop_timeout(slot))
+        _stopped(slot, stop_ok)
+    if not slot.initialized and slot.bg is not None and slot.bg.count:
+        # a failed or cancelled initialize may have started background
+        # tasks; they end with it (tests/test_run.py::test_background_of_failed_init_ends)
+        with b.scope(shield=True):
+            await end_background(slot, slot.d.stop_timeout)
+    if going_on is not None:
+        raise going_on
+
+
+def _interrupted(slot: Slot, exc: BaseException) -> BaseException | None:
+    """Initialize was left by a BaseException: a cancellation, or worse.
+
+    Returns what must go on propagating: trio's cancellation of a batch or
+    from outside, which a nursery absorbs.
+    """
+    core = slot.core
+    if isinstance(exc, core.backend.cancelled):
+        if slot.job.aborted or slot.timed_out:
+            # the run cancelled the batch (a required sibling failed): ours
+            if slot.outcome is None:
+                core.policy.cancelled(slot)
+        else:  # the run was cancelled from outside while this started
+            core.policy.cancelled_from_outside(slot)
+        # on asyncio a lifetime is a plain task that nothing else cancels:
+        # that CancelledError was the loop's, and this task ends here anyway
+        return exc if core.backend.name == "trio" else None
+    core.policy.interrupted(slot, slot.phase or "initialize", exc)
+    return None
+
+
+async def _initialize(slot: Slot) -> None:
+    core = slot.core
+    d = slot.d
+    spec = d.spec
+    limiter = core.limiter
+    if limiter is not None:  # a place among max_concurrent_starts
+        await limiter.acquire()
+    try:
+        now = core.clock()
+        slot.state = STARTING
+        slot.phase = "initialize"
+        slot.init_at = now - core.t0
+        core.deadlines.set(slot, now + d.start_timeout)
+        hook = core.backend.hook
+        if spec.function is not None:
+            slot.gen, slot.value = await hook(
+                generator_initialize(spec.function, slot.ctx)
+            )
+        else:
+            await hook(spec.instance.initialize(slot.ctx))  # type: ignore[union-attr]
+            slot.value = spec.instance
+    finally:
+        if limiter is not None:
+            limiter.release()
+
+
+def _initialized(slot: Slot) -> None:
+    core = slot.core
+    slot.budget = slot.deadline - core.clock()
+    core.deadlines.clear(slot)
+    slot.state = INITIALIZED
+    slot.initialized = True
+    slot.phase = None
+    if slot.init_at is not None and slot.init_end is not None:
+        core.journal.transition(
+            slot, "initialized", slot.init_end - slot.init_at, logging.DEBUG
+        )
+    slot.job.initialized(slot)
+
+
+async def _autostart(slot: Slot, life: Scope) -> None:
+    """Run autostart when the gate opens, under what is left of start_timeout."""
+    core = slot.core
+    d = slot.d
+    if not d.spec.has_autostart or slot.outcome is not None:
+        return
+    if not await slot.job.autostart_gate(slot) or slot.outcome is not None:
+        return
+    limiter = core.limiter
+    outcome: BaseException | None = None
+    # the start scope (or the batch's) reaches autostart: a sibling's
+    # failure cancels it; life is shielded again before anything else
+    life.shield = False
+    try:
+        if limiter is not None:
+            await limiter.acquire()
+        try:
+            now = core.clock()
+            slot.auto_at = now - core.t0
+            slot.phase = "autostart"
+            core.deadlines.set(slot, now + slot.budget)
+            await core.backend.hook(d.spec.instance.autostart(slot.ctx))  # type: ignore[union-attr]
+        finally:
+            if limiter is not None:
+                limiter.release()
+    except BaseException as exc:  # Skip, errors, cancellation, worse
+        outcome = exc
+    finally:
+        life.shield = True
+        core.deadlines.clear(slot)
+        if slot.auto_at is not None:
+            slot.auto_end = core.clock() - core.t0
+    slot.phase = None
+    if outcome is not None:
+        _autostart_failed(slot, outcome)
+
+
+def _autostart_failed(slot: Slot, exc: BaseException) -> None:
+    core = slot.core
+    if isinstance(exc, core.backend.cancelled):
+        if slot.timed_out:
+            return  # its deadline reported it (Slot.expire)
+        if slot.job.aborted or (slot.scope is not None and slot.scope.cancel_called):
+            core.policy.cancelled(slot)
+        else:
+            core.policy.cancelled_from_outside(slot)
+    elif isinstance(exc, Exception):
+        core.policy.start_failed(slot, "autostart", exc)
+    else:
+        core.policy.interrupted(slot, "autostart", exc)
+
+
+def _settle(slot: Slot) -> None:
+    """The start of this driver is over: up, or it cannot be."""
+    core = slot.core
+    if slot.outcome is None and not slot.job.aborted:
+        slot.state = UP
+        took = None
+        if slot.init_at is not None:
+            took = (slot.auto_end or slot.init_end or slot.init_at) - slot.init_at
+        core.journal.up(slot, took)
+    slot.settled = True
+    slot.job.settled(slot)
+
+
+async def _stop(slot: Slot) -> bool:
+    """End the background tasks, then run the stop hook under stop_timeout.
+
+    Returns whether the stop went well; a stop cut by its deadline comes out
+    as a cancellation of ``life``, which the caller reports.
+    """
+    core = slot.core
+    d = slot.d
+    spec = d.spec
+    slot.state = STOPPING
+    slot.phase = "ending"
+    if slot.bg is not None and slot.bg.count:
+        # their own time, so a task that overruns leaves the stop its own
+        await end_background(slot, 0.0 if core.cut else d.stop_timeout)
+    now = core.clock()
+    slot.phase = "stop"
+    slot.stop_at = now - core.t0
+    core.deadlines.set(slot, now if core.cut else now + d.stop_timeout)
+    hook = core.backend.hook
+    try:
+        if slot.gen is not None:
+            gen, slot.gen = slot.gen, None
+            await hook(generator_stop(gen, slot.ctx))
+        elif spec.has_stop:
+            await hook(spec.instance.stop(slot.ctx))  # type: ignore[union-attr]
+    except Exception as exc:
+        core.policy.stop_failed(slot, exc)
+        return False
+    except BaseException as exc:
+        assert slot.life is not None
+        if isinstance(exc, core.backend.cancelled) and slot.life.cancel_called:
+            raise  # its deadline: life absorbs it, the caller reports it
+        core.policy.interrupted(slot, "stop", exc)
+        return False
+    finally:
+        core.deadlines.clear(slot)
+    return True
+
+
+def _stopped(slot: Slot, ok: bool) -> None:
+    core = slot.core
+    slot.stop_end = core.clock() - core.t0
+    if not slot.d.spec.has_stop:
+        slot.stop_at = slot.stop_end = None  # a phase not run is absent
+    slot.phase = None
+    if ok:
+        took = (
+            None
+            if slot.stop_at is None or slot.stop_end is None
+            else slot.stop_end - slot.stop_at
+        )
+        core.journal.stopped(slot, took)
+
+
+def _stop_timeout(slot: Slot) -> DriverTimeout:
+    d = slot.d
+    if slot.core.cut:
+        return DriverTimeout(f"{slot.label()}: stop was cut short on request")
+    msg = (
+        f"{slot.label()} did not finish stop within its stop_timeout of "
+        f"{d.stop_timeout:g}s; raise stop_timeout for {d.name!r}, or call "
+        "ctx.extend_timeout() while it makes progress"
+    )
+    return DriverTimeout(msg)
+
+
+# -- the generator adapter ---------------------------------------------------
+
+
+async def generator_initialize(
+    fn: Callable[[Context], AsyncIterator[Any]], ctx: Context
+) -> tuple[AsyncIterator[Any], Any]:
+    """Run a generator driver up to its ``yield``; its iterator and value."""
+    agen = fn(ctx)
+    try:
+        value = await agen.__anext__()
+    except StopAsyncIteration:
+        msg = (
+            f"driver {ctx.name!r} (tier {ctx.tier}) returned without yielding; an "
+            "@runtime.driver function must yield its value exactly once"
+        )
+        raise UsageError(msg) from None
+    return agen, value
+
+
+async def generator_stop(agen: AsyncIterator[Any], ctx: Context) -> None:
+    """Run a generator driver's code after its ``yield``."""
+    try:
+        await agen.__anext__()
+    except StopAsyncIteration:
+        return
+    aclose = getattr(agen, "aclose", None)
+    if aclose is not None:
+        await aclose()
+    msg = (
+        f"driver {ctx.name!r} (tier {ctx.tier}) yielded a second time; an "
+        "@runtime.driver function must yield exactly once (its stop code follows "
+        "the yield)"
+    )
+    raise UsageError(msg)

@@ -1,0 +1,88 @@
+"""What importing tiered costs: the standard library and tiered itself, beyond anyio.
+
+Each check runs in a fresh interpreter, since this one has imported
+everything the test suite needs.  anyio imports its parts lazily (since 4.x,
+``import anyio`` alone loads almost nothing), so "what anyio loads" is anyio
+with every public name resolved: its own modules and its dependencies
+(sniffio, typing_extensions, ...), which tiered may use.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+#: anyio, loaded in full: every lazily imported public name resolved
+ANYIO_LOADED = (
+    "import anyio, anyio.abc, anyio.lowlevel, warnings; "
+    "warnings.simplefilter('ignore'); "  # deprecated aliases among the names
+    "[getattr(anyio, name) for name in dir(anyio)]"
+)
+
+#: what ``import tiered`` must never pull in: the other backends, the optional
+#: integrations and the test tools
+FORBIDDEN = (
+    "trio",
+    "uvloop",
+    "opentelemetry",
+    "starlette",
+    "uvicorn",
+    "fastapi",
+    "hypothesis",
+    "pytest",
+)
+
+
+def modules_added(statement: str, *, after: str = ANYIO_LOADED) -> list[str]:
+    """The modules that ``statement`` loads in a fresh interpreter, once ``after`` ran."""
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        {after}
+        before = set(sys.modules)
+        {statement}
+        print(json.dumps(sorted(set(sys.modules) - before)))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    added: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return added
+
+
+def foreign(modules: list[str]) -> list[str]:
+    """Those of ``modules`` that are neither the standard library nor tiered."""
+    return [
+        m
+        for m in modules
+        if m.split(".")[0] not in sys.stdlib_module_names
+        and m != "tiered"
+        and not m.startswith("tiered.")
+    ]
+
+
+@pytest.mark.parametrize("module", ["tiered", "tiered.testing"])
+def test_import_adds_only_the_standard_library(module: str) -> None:
+    """Beyond what anyio loads, importing tiered (or tiered.testing) loads only stdlib and tiered."""
+    added = modules_added(f"import {module}")
+    assert module in added  # the measure measured something
+    assert not foreign(added), (
+        f"import {module} loads modules from outside the standard library: "
+        f"{foreign(added)}"
+    )
+
+
+def test_import_tiered_loads_no_backend_or_integration() -> None:
+    """import tiered imports neither trio nor uvloop, nor any integration or test tool."""
+    added = modules_added("import tiered", after="pass")
+    loaded = sorted({m.split(".")[0] for m in added} & set(FORBIDDEN))
+    assert not loaded, f"import tiered imports {loaded}"
