@@ -61,16 +61,19 @@ F = TypeVar("F", bound="Callable[..., Any]")
 _INTERNAL: list[Any] = []
 
 
+_USER: list[Any] = []
+
+
 def internal(fn: F) -> F:
     """Mark one of the run's own task bodies (see ``_INTERNAL``)."""
     _INTERNAL.append(fn)
     return fn
 
 
-async def _user_code(coro: Awaitable[T]) -> T:
-    # on trio, the frame between the run's protected code and a user's hook:
-    # KeyboardInterrupt may land in the hook (an endless loop is what it is for)
-    return await coro
+def user_code(fn: F) -> F:
+    """Mark a function that awaits a user's hook: KeyboardInterrupt may land there."""
+    _USER.append(fn)
+    return fn
 
 
 class Scope(Protocol):
@@ -199,10 +202,6 @@ class Backend:
         self.scope = scope
         self.event = event
         self.cancelled = cancelled
-
-    def hook(self, coro: Awaitable[T]) -> Awaitable[T]:
-        """``coro``, a user's hook, ready to be awaited from the run's own code."""
-        return coro
 
     def park(self, slot: Parked) -> Awaitable[object]:
         """Wait until :meth:`unpark`; callers re-check their condition after."""
@@ -359,10 +358,8 @@ class _TrioBackend(Backend):
         lowlevel = trio.lowlevel
         while _INTERNAL:  # marks code objects: once for the process
             lowlevel.enable_ki_protection(_INTERNAL.pop())
-        lowlevel.disable_ki_protection(_user_code)
-
-    def hook(self, coro: Awaitable[T]) -> Awaitable[T]:
-        return _user_code(coro)
+        while _USER:
+            lowlevel.disable_ki_protection(_USER.pop())
 
     def park(self, slot: Parked) -> Awaitable[object]:
         lowlevel = self.trio.lowlevel

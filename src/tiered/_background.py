@@ -18,7 +18,7 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
-from ._backend import internal
+from ._backend import internal, user_code
 from ._exceptions import UsageError
 from ._slot import INITIALIZED, STARTING, UP
 
@@ -108,7 +108,7 @@ async def _background(slot: Slot, tasks: Tasks, coro: Awaitable[object]) -> None
         with b.scope() as scope:
             tasks.scopes.add(scope)
             try:
-                await b.hook(coro)
+                await _call(coro)
             except Exception as exc:
                 if slot.bg is tasks:
                     core.policy.background_failed(slot, exc)
@@ -123,6 +123,12 @@ async def _background(slot: Slot, tasks: Tasks, coro: Awaitable[object]) -> None
                 tasks.scopes.discard(scope)
     finally:
         tasks.ended_one()
+
+
+@user_code
+async def _call(coro: Awaitable[object]) -> None:
+    # the user's task itself: KeyboardInterrupt may land in it on trio
+    await coro
 
 
 def _late(slot: Slot, exc: Exception) -> None:

@@ -7,22 +7,20 @@ Exit status: 0 fine, 1 the plan or the start-up failed, 2 a usage error.
 ``tiered probe`` is run by kubelet every few seconds: this module imports
 only ``argparse``, ``os`` and ``sys`` itself, and the probe path nothing but
 tiered/_probe.py; the runtime, anyio and logging are imported by the other
-commands, when they need them.
+commands, when they need them (``_target`` finds the user's runtime).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 TYPE_CHECKING = False  # not typing's: the probe need not import typing
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from typing import Any
 
     from ._runtime import Runtime
-    from ._serve import Backend
 
 __all__ = ["main"]
 
@@ -30,190 +28,6 @@ __all__ = ["main"]
 #: imports anyio (tests/test_cli.py checks they agree)
 _BACKENDS = ("asyncio", "uvloop", "trio")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
-_FACTORY_HINT = (
-    "point at the object made by tiered.Runtime(...), or at a function that returns one"
-)
-
-
-class _UsageProblem(Exception):
-    """A mistake on the command line: exit status 2."""
-
-
-class _UserCodeFailed(Exception):
-    """Importing the user's module, or calling its factory, raised: status 1."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(what)
-        self.what = what
-
-
-def load_runtime(target: str, *, show_traceback: bool = False) -> Runtime:
-    """Import ``MODULE:ATTR`` (like uvicorn's ``module:app``) and return the Runtime.
-
-    ``ATTR`` is a ``tiered.Runtime``, or a function (any callable but a
-    class) that takes no arguments and returns one: it is called once.  The
-    current directory is searched first, as ``python -m`` does.
-
-    Raises:
-        _UsageProblem: ``target`` is malformed, names no module or attribute,
-            or names something that is not a Runtime nor a factory of one.
-        _UserCodeFailed: importing the module or calling the factory raised.
-    """
-    import importlib
-
-    from ._runtime import Runtime
-
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        msg = f"{target!r} is not MODULE:ATTR; write it like myapp.daemon:runtime"
-        raise _UsageProblem(msg)
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and (
-            module_name == exc.name or module_name.startswith(exc.name + ".")
-        ):
-            msg = f"cannot import {module_name!r}: no module named {exc.name!r} (run from the directory that holds it, or install it)"
-            raise _UsageProblem(msg) from None
-        what = f"importing {module_name!r}"
-        raise _UserCodeFailed(what) from exc
-    except Exception as exc:
-        if show_traceback:
-            _print_traceback()
-        what = f"importing {module_name!r}"
-        raise _UserCodeFailed(what) from exc
-    obj: object = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            msg = f"module {module_name!r} has no attribute {attr!r}"
-            raise _UsageProblem(msg) from None
-    if isinstance(obj, Runtime):
-        return obj
-    if not callable(obj) or isinstance(obj, type):
-        kind = "class" if isinstance(obj, type) else type(obj).__name__
-        msg = f"{target} is {_a(kind)}, not a tiered.Runtime; {_FACTORY_HINT}"
-        raise _UsageProblem(msg)
-    made = _call_factory(target, obj, show_traceback=show_traceback)
-    if not isinstance(made, Runtime):
-        msg = (
-            f"{target} returned {_a(type(made).__name__)}, not a tiered.Runtime; "
-            "a factory must return the object made by tiered.Runtime(...)"
-        )
-        raise _UsageProblem(msg)
-    return made
-
-
-def _call_factory(
-    target: str, factory: Callable[..., object], *, show_traceback: bool
-) -> object:
-    """Call ``factory()``, unless it plainly is no factory of a Runtime.
-
-    Refused without a call, as a usage mistake: an async function, a function
-    that needs arguments, and one whose return annotation names a type that
-    is no Runtime (``def main() -> int``: likely the module's entry point,
-    which would serve the daemon, or parse ``tiered``'s own arguments).
-    """
-    import inspect
-
-    if inspect.iscoroutinefunction(factory) or inspect.isasyncgenfunction(factory):
-        msg = f"{target} is an async function; point at the object made by tiered.Runtime(...), or at a plain function that returns one"
-        raise _UsageProblem(msg)
-    try:
-        signature: inspect.Signature | None = inspect.signature(factory)
-    except (TypeError, ValueError):  # some builtins have none: just call them
-        signature = None
-    if signature is not None:
-        needed = [
-            p.name
-            for p in signature.parameters.values()
-            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-        if needed:
-            msg = f"{target} takes arguments ({', '.join(needed)}); a function that makes the tiered.Runtime is called with none"
-            raise _UsageProblem(msg)
-        declared = _declared_non_runtime(factory, signature.return_annotation)
-        if declared is not None:
-            msg = f"{target} is a function that returns {declared}, not a tiered.Runtime; {_FACTORY_HINT}"
-            raise _UsageProblem(msg)
-    try:
-        return factory()
-    except Exception as exc:
-        if show_traceback:
-            _print_traceback()
-        what = f"calling {target}"
-        raise _UserCodeFailed(what) from exc
-
-
-def _declared_non_runtime(
-    factory: Callable[..., object], annotation: Any
-) -> str | None:
-    """The name of the type ``factory`` declares it returns, when that is no Runtime.
-
-    None when nothing is declared, or a Runtime (a subclass too), or what
-    cannot be told apart from one (``Any``, a union, a name that cannot be
-    resolved): then the factory is called and what it returns is checked.
-    """
-    import inspect
-    import typing
-
-    from ._runtime import Runtime
-
-    if annotation is inspect.Signature.empty:
-        return None
-    if isinstance(annotation, str):  # from __future__ import annotations
-        annotation = _resolve(factory, annotation)
-    if annotation is None or annotation is type(None):
-        return "None"
-    if annotation is typing.NoReturn or annotation is typing.Never:
-        return "nothing (it never returns)"
-    if not isinstance(annotation, type) or annotation in (object, typing.Any):
-        return None  # Any is a class since Python 3.11
-    try:
-        runtime = issubclass(annotation, Runtime)
-    except TypeError:  # list[int] passes for a type, not for a class
-        return None
-    return None if runtime else annotation.__qualname__
-
-
-def _resolve(factory: Callable[..., object], annotation: str) -> object:
-    """What a string annotation names, if a plain (dotted) name; else the string.
-
-    Looked up in the factory's module, then among the builtins, never
-    evaluated: ``"tiered.Runtime"`` and ``"int"`` resolve, ``"Runtime | None"``
-    and a name imported only under ``TYPE_CHECKING`` stay strings.
-    """
-    import builtins
-    import inspect
-
-    if annotation == "None":
-        return None
-    first, *rest = annotation.split(".")
-    if not all(part.isidentifier() for part in (first, *rest)):
-        return annotation
-    # the module of the function under any functools.wraps decorators
-    namespace = getattr(inspect.unwrap(factory), "__globals__", {})
-    try:
-        obj = namespace[first] if first in namespace else getattr(builtins, first)
-        for part in rest:
-            obj = getattr(obj, part)
-    except AttributeError:
-        return annotation
-    return obj
-
-
-def _a(noun: str) -> str:
-    """``noun`` with its indefinite article: a str, an int."""
-    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
-
-
-def _print_traceback() -> None:
-    import traceback
-
-    traceback.print_exc()
 
 
 def _fixed_width(columns: int) -> type[argparse.HelpFormatter]:
@@ -247,6 +61,26 @@ def _parsers(
     )
     run.add_argument("target", metavar="MODULE:ATTR", help=target_help)
     run.add_argument("--backend", choices=_BACKENDS, default="asyncio")
+    run.add_argument(
+        "--schedule",
+        choices=("tiers", "dependencies"),
+        help="how drivers are ordered: tiers (a barrier between tiers) or "
+        "dependencies (each as soon as what it requires is up); default: the "
+        "runtime's",
+    )
+    run.add_argument(
+        "--drain",
+        type=_seconds,
+        default=0.0,
+        metavar="S",
+        help="on SIGTERM or SIGINT, stay up but not ready for S seconds before "
+        "stopping (default: 0)",
+    )
+    run.add_argument(
+        "--status-file",
+        metavar="PATH",
+        help="rewrite PATH (JSON) at every change of state, for tiered probe",
+    )
     run.add_argument(
         "--report",
         metavar="FILE",
@@ -341,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _with_runtime(args: argparse.Namespace) -> int:
     """``run``, ``check`` and ``graph``: load the runtime, then do the command."""
     from ._exceptions import ConfigError
+    from ._target import UsageProblem, UserCodeFailed, load_runtime, print_traceback
 
     try:
         runtime = load_runtime(args.target, show_traceback=args.traceback)
@@ -354,11 +189,11 @@ def _with_runtime(args: argparse.Namespace) -> int:
             )
             return 0
         _configure_logging(args.log_level, args.root_log_level)
-        return _serve(runtime, args.backend, args.report, traceback=args.traceback)
-    except _UsageProblem as exc:
+        return _serve(runtime, args)
+    except UsageProblem as exc:
         print(f"tiered: {exc}", file=sys.stderr)
         return 2
-    except _UserCodeFailed as exc:
+    except UserCodeFailed as exc:
         cause = exc.__cause__
         print(
             f"tiered: {exc.what} failed: {type(cause).__name__}: {cause}",
@@ -367,7 +202,7 @@ def _with_runtime(args: argparse.Namespace) -> int:
         return 1
     except ConfigError as exc:
         if args.traceback:
-            _print_traceback()
+            print_traceback()
         print(f"tiered: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # SIGINT before the handlers were in place
@@ -394,35 +229,51 @@ def _configure_logging(level: str, root_level: str | None) -> None:
         logging.getLogger().setLevel(root_level.upper())
 
 
-def _serve(
-    runtime: Runtime, backend: Backend, report: str | None, *, traceback: bool
-) -> int:
+def _serve(runtime: Runtime, args: argparse.Namespace) -> int:
     import signal
 
     from ._serve import BACKENDS, aserve, serve
 
+    options = {
+        "schedule": args.schedule,
+        "drain": args.drain,
+        "status_file": args.status_file,
+        "report": args.report,
+    }
     # A SIGHUP before serve() listens has nothing to reload, and one
     # after it stopped listening (logrotate, say) must not kill a daemon
     # whose drivers have all stopped: serve() restores this when it ends.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        if traceback:
+        if args.traceback:
             # like serve(), but a failure propagates with its whole traceback
             import anyio
 
-            name, options = BACKENDS[backend]
+            name, backend_options = BACKENDS[args.backend]
             anyio.run(
-                lambda: aserve(runtime, report=report),
+                lambda: aserve(runtime, **options),
                 backend=name,
-                backend_options=options,
+                backend_options=backend_options,
             )
             return 0
-        return serve(runtime, backend=backend, report=report)
+        return serve(runtime, backend=args.backend, **options)
     finally:
         # the run is over: a late SIGTERM or SIGINT must not turn its
         # exit status into death by signal (this process exits now)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _seconds(text: str) -> float:
+    """``--drain S``: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        msg = f"{text!r} is not a number of seconds >= 0"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 # -- the help texts in docs/cli.md ---------------------------------------------

@@ -52,6 +52,7 @@ class Coordinator:
         core.clock = b.clock
         core.t0 = core.clock()
         core.context = contextvars.copy_context()
+        core.journal.refresh()
         if core.max_concurrent_starts is not None:
             core.limiter = anyio.Semaphore(core.max_concurrent_starts)
         outcome: BaseException | None = None

@@ -83,6 +83,12 @@ class Core:
         self.slots = {name: Slot(self, d) for name, d in plan.drivers.items()}
         #: every slot in start order: tier by tier, declaration order within
         self.order = [self.slots[n] for names in plan.tiers for n in names]
+        #: the same, grouped by tier (the tier schedule's start and stop)
+        self.by_tier = [
+            (k, [self.slots[n] for n in names])
+            for k, names in enumerate(plan.tiers)
+            if names
+        ]
         self.deadlines = Deadlines()
         self.journal = Journal(self)
         self.reloads = Reloads(self)

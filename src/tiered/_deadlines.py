@@ -44,12 +44,13 @@ class Timed(Protocol):
 class Deadlines:
     """Deadlines of one run, rung by one alarm."""
 
-    __slots__ = ("_alarm", "_heap", "_live", "_seq")
+    __slots__ = ("_alarm", "_heap", "_live", "_seq", "_stale")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Timed]] = []
         self._seq = 0
         self._live = 0
+        self._stale = 0
         self._alarm: Alarm | None = None
 
     def attach(self, alarm: Alarm) -> None:
@@ -64,7 +65,9 @@ class Deadlines:
         if when == math.inf:
             self.clear(target)
             return
-        if not target.token:
+        if target.token:
+            self._stale += 1  # its old entry
+        else:
             self._live += 1
         self._seq += 1
         target.token = self._seq
@@ -88,12 +91,14 @@ class Deadlines:
         if target.token:
             target.token = 0
             self._live -= 1
-            if len(self._heap) > 64 and len(self._heap) > 4 * self._live:
+            self._stale += 1
+            if self._stale > 64 and self._stale > 3 * self._live:
                 self._compact()
 
     def _compact(self) -> None:
         self._heap = [e for e in self._heap if e[1] == e[2].token]
         heapq.heapify(self._heap)
+        self._stale = 0
 
     def ring(self, now: float) -> None:
         """Expire every deadline that has come; set the alarm for the next."""
@@ -101,6 +106,7 @@ class Deadlines:
         while heap and heap[0][0] <= now:
             _, token, target = heapq.heappop(heap)
             if token != target.token:
+                self._stale -= 1
                 continue  # cleared, or filed again since
             if target.deadline > now:  # extended: file it again
                 self._seq += 1

@@ -74,6 +74,7 @@ class DependencyStart(Start):
     def _begin(self, ready: list[Slot]) -> None:
         """Begin what became ready; what cannot begin is over, which may ready more."""
         core = self.core
+        now = core.clock() - core.t0
         todo = deque(ready)
         while todo:
             slot = todo.popleft()
@@ -82,7 +83,7 @@ class DependencyStart(Start):
             self.begun.add(slot.name)
             if self.aborted:
                 continue
-            if self.admit(slot):
+            if self.admit(slot, now):
                 core.spawn([slot], batch=False)
             else:  # blocked by a requirement: skipped, or failed (an abort)
                 todo.extend(self._over(slot))
@@ -101,7 +102,8 @@ class DependencyStart(Start):
         return ready
 
     def settled(self, slot: Slot) -> None:
-        self.settled_common(slot)
+        if self.restart:
+            self.restarted(slot)
         ready = self._over(slot)
         if ready:
             self._begin(ready)

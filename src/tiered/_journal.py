@@ -67,12 +67,19 @@ class RunEvent:
 class Journal:
     """Logs, dispatches events, keeps incidents; never breaks the run."""
 
-    __slots__ = ("_core", "incidents", "listeners")
+    __slots__ = ("_core", "debug", "incidents", "info", "listeners")
 
     def __init__(self, core: Core) -> None:
         self._core = core
         self.listeners: list[Callable[[RunEvent], object]] = []
         self.incidents: list[RunEvent] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the ``tiered`` logger's level (at the start of a run): the hot
+        paths then skip what would not be logged without asking each time."""
+        self.info = log.isEnabledFor(logging.INFO)
+        self.debug = log.isEnabledFor(logging.DEBUG)
 
     # -- events ----------------------------------------------------------------
 
@@ -120,38 +127,40 @@ class Journal:
         level: int = logging.INFO,
     ) -> None:
         """One log record: ``storage (tier 1) <what> (0.123s)``."""
-        if log.isEnabledFor(level):
-            extra = {
-                "tiered_driver": slot.name,
-                "tiered_tier": slot.tier,
-                "tiered_status": slot.status,
-            }
-            if duration is None:
-                log.log(
-                    level, "%s (tier %d) %s", slot.name, slot.tier, what, extra=extra
-                )
-            else:
-                extra["tiered_duration"] = duration
-                log.log(
-                    level,
-                    "%s (tier %d) %s (%.3fs)",
-                    slot.name,
-                    slot.tier,
-                    what,
-                    duration,
-                    extra=extra,
-                )
-        if level >= logging.WARNING or what.startswith(("skipped", "cancelled")):
-            self.changed(slot, what)
+        if not log.isEnabledFor(level):
+            return
+        extra = {
+            "tiered_driver": slot.name,
+            "tiered_tier": slot.tier,
+            "tiered_status": slot.status,
+        }
+        if duration is None:
+            log.log(level, "%s (tier %d) %s", slot.name, slot.tier, what, extra=extra)
+        else:
+            extra["tiered_duration"] = duration
+            log.log(
+                level,
+                "%s (tier %d) %s (%.3fs)",
+                slot.name,
+                slot.tier,
+                what,
+                duration,
+                extra=extra,
+            )
 
     def up(self, slot: Slot, took: float | None) -> None:
-        what = "restarted" if slot.restarts else "is up"
-        self.transition(slot, what, took)
-        self.changed(slot)
+        """The driver is up (once per start): INFO, and an event."""
+        if self.info:
+            self.transition(slot, "restarted" if slot.restarts else "is up", took)
+        if self.listeners:
+            self.emit("driver", slot, slot.status)
 
     def stopped(self, slot: Slot, took: float | None) -> None:
-        self.transition(slot, "stopped", took)
-        self.changed(slot)
+        """The driver stopped well: INFO, and an event."""
+        if self.info:
+            self.transition(slot, "stopped", took)
+        if self.listeners:
+            self.emit("driver", slot, slot.status)
 
     def status(self, slot: Slot, text: object) -> None:
         """``ctx.status(text)``: kept, logged, and sent on (to systemd)."""

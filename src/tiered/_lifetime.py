@@ -22,19 +22,17 @@ overruns cancels ``life`` itself.
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-from ._backend import internal
+from ._backend import internal, user_code
 from ._background import end_background
 from ._exceptions import DriverTimeout, UsageError
 from ._slot import DOWN, INITIALIZED, STARTING, STOPPING, UP
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
-
     from ._backend import Scope
-    from ._context import Context
     from ._slot import Slot
 
 __all__ = ["lifetime"]
@@ -45,81 +43,105 @@ _NO_SCOPE: Final = nullcontext()
 
 @internal
 async def lifetime(slot: Slot) -> None:
-    """Initialize, autostart, rest until told to stop, stop: one driver, one task."""
-    core = slot.core
-    try:
-        await _live(slot)
-    finally:
-        slot.state = DOWN
-        slot.phase = None
-        slot.value = None  # a stopped driver holds nothing
-        core.deadlines.clear(slot)
-        job = slot.job
-        try:
-            if not slot.settled:
-                slot.settled = True
-                job.settled(slot)
-        finally:
-            try:
-                job.ended(slot)
-            finally:
-                core.host.ended()
+    """Initialize, autostart, rest until told to stop, stop: one driver, one task.
 
-
-async def _live(slot: Slot) -> None:
+    One coroutine for the whole life, not one calling another: a resting
+    driver keeps its frame alive, and every full garbage collection walks
+    it (docs/benchmarks.md).
+    """
     core = slot.core
-    job = slot.job
-    if job.aborted:
-        # its start failed, or was cancelled, before this task ran: it does
-        # not begin at all
-        slot.outcome = "cancelled"
-        slot.reason = job.cancel_reason
-        core.journal.transition(slot, "cancelled before it began", None)
-        return
-    b = core.backend
-    own = slot.batch is None or slot.d.optional
-    start = slot.scope = b.scope() if own else None
-    life = slot.life = b.scope()
     going_on: BaseException | None = None
-    stop_ok = True
     try:
-        with start or _NO_SCOPE, life:
-            try:
-                await _initialize(slot)
-            finally:
-                slot.init_end = core.clock() - core.t0
-            life.shield = True  # from here on only the run can end this life
-            _initialized(slot)
-            await _autostart(slot, life)
-            if core.policy.stops_at_once(slot):
-                # skipped, or optional and failed: it will not run, so it
-                # stops now, and its start is over once it has stopped
-                stop_ok = await _stop(slot)
-            else:
-                _settle(slot)
-                while not (slot.stop_requested or slot.stop_now):
-                    await b.park(slot)
-                stop_ok = await _stop(slot)
-    except Exception as exc:  # raised by initialize: Skip included
-        core.policy.start_failed(slot, "initialize", exc)
-    except BaseException as exc:  # cancelled, or worse
-        going_on = _interrupted(slot, exc)
+        if slot.job.aborted or slot.stop_now:
+            _never_began(slot)
+            return
+        b = core.backend
+        d = slot.d
+        start = slot.scope = b.scope() if slot.batch is None or d.optional else None
+        life = slot.life = b.scope()
+        stop_ok = True
+        try:
+            with start or _NO_SCOPE, life:
+                limiter = core.limiter
+                if limiter is not None:  # a place among max_concurrent_starts
+                    await limiter.acquire()
+                try:
+                    now = core.clock()
+                    slot.state = STARTING
+                    slot.phase = "initialize"
+                    slot.init_at = now - core.t0
+                    if d.start_timeout != math.inf:
+                        core.deadlines.set(slot, now + d.start_timeout)
+                    await _call_initialize(slot)
+                finally:
+                    if limiter is not None:
+                        limiter.release()
+                    end = core.clock()
+                    slot.init_end = end - core.t0
+                life.shield = True  # from here on only the run can end this life
+                _initialized(slot, end)
+                if d.spec.has_autostart and slot.outcome is None:
+                    await _autostart(slot, life)
+                if slot.outcome is not None and core.policy.stops_at_once(slot):
+                    # skipped, or optional and failed: it will not run, so it
+                    # stops now, and its start is over once it has stopped
+                    stop_ok = await _stop(slot)
+                else:
+                    _settle(slot)
+                    while not (slot.stop_requested or slot.stop_now):
+                        await b.park(slot)
+                    stop_ok = await _stop(slot)
+        except Exception as exc:  # raised by initialize: Skip included
+            core.policy.start_failed(slot, "initialize", exc)
+        except BaseException as exc:  # cancelled, or worse
+            going_on = _interrupted(slot, exc)
+        finally:
+            slot.scope = None
+        if start is not None and start.cancelled_caught and not slot.timed_out:
+            core.policy.cancelled(slot)  # by the run: a sibling failed
+        if slot.phase == "stop":
+            if life.cancelled_caught:  # its deadline, or a cut
+                stop_ok = False
+                core.policy.stop_failed(slot, _stop_timeout(slot))
+            _stopped(slot, stop_ok)
+        elif not slot.initialized and slot.bg is not None and slot.bg.count:
+            # a failed or cancelled initialize may have started background
+            # tasks; they end with it (tests/test_run.py::test_background_of_failed_init_ends)
+            with b.scope(shield=True):
+                await end_background(slot, d.stop_timeout)
     finally:
-        slot.scope = None
-    if start is not None and start.cancelled_caught and not slot.timed_out:
-        core.policy.cancelled(slot)  # by the run: a sibling failed
-    if slot.phase == "stop":
-        if life.cancelled_caught:  # its deadline, or a cut
-            stop_ok = False
-            core.policy.stop_failed(slot, _stop_timeout(slot))
-        _stopped(slot, stop_ok)
-    if not slot.initialized and slot.bg is not None and slot.bg.count:
-        # a failed or cancelled initialize may have started background
-        # tasks; they end with it (tests/test_run.py::test_background_of_failed_init_ends)
-        with b.scope(shield=True):
-            await end_background(slot, slot.d.stop_timeout)
+        _ended(slot)
     if going_on is not None:
         raise going_on
+
+
+def _never_began(slot: Slot) -> None:
+    """Its start failed or was cancelled (or it was told to stop) before it ran."""
+    if slot.outcome is None:
+        slot.outcome = "cancelled"
+        slot.reason = slot.job.cancel_reason
+        slot.core.journal.transition(slot, "cancelled before it began", None)
+
+
+def _ended(slot: Slot) -> None:
+    """The life is over: its gate hears of it, whatever happened."""
+    core = slot.core
+    slot.state = DOWN
+    slot.phase = None
+    slot.value = None  # a stopped driver holds nothing
+    if slot.token:
+        core.deadlines.clear(slot)
+    job = slot.job
+    try:
+        if not slot.settled:
+            slot.settled = True
+            job.settled(slot)
+    finally:
+        try:
+            if slot.stopper is not None:
+                job.ended(slot)
+        finally:
+            core.host.ended()
 
 
 def _interrupted(slot: Slot, exc: BaseException) -> BaseException | None:
@@ -143,40 +165,17 @@ def _interrupted(slot: Slot, exc: BaseException) -> BaseException | None:
     return None
 
 
-async def _initialize(slot: Slot) -> None:
+def _initialized(slot: Slot, now: float) -> None:
     core = slot.core
-    d = slot.d
-    spec = d.spec
-    limiter = core.limiter
-    if limiter is not None:  # a place among max_concurrent_starts
-        await limiter.acquire()
-    try:
-        now = core.clock()
-        slot.state = STARTING
-        slot.phase = "initialize"
-        slot.init_at = now - core.t0
-        core.deadlines.set(slot, now + d.start_timeout)
-        hook = core.backend.hook
-        if spec.function is not None:
-            slot.gen, slot.value = await hook(
-                generator_initialize(spec.function, slot.ctx)
-            )
-        else:
-            await hook(spec.instance.initialize(slot.ctx))  # type: ignore[union-attr]
-            slot.value = spec.instance
-    finally:
-        if limiter is not None:
-            limiter.release()
-
-
-def _initialized(slot: Slot) -> None:
-    core = slot.core
-    slot.budget = slot.deadline - core.clock()
-    core.deadlines.clear(slot)
+    if slot.token:
+        slot.budget = slot.deadline - now
+        core.deadlines.clear(slot)
+    else:
+        slot.budget = math.inf
     slot.state = INITIALIZED
     slot.initialized = True
     slot.phase = None
-    if slot.init_at is not None and slot.init_end is not None:
+    if core.journal.debug and slot.init_at is not None and slot.init_end is not None:
         core.journal.transition(
             slot, "initialized", slot.init_end - slot.init_at, logging.DEBUG
         )
@@ -186,9 +185,6 @@ def _initialized(slot: Slot) -> None:
 async def _autostart(slot: Slot, life: Scope) -> None:
     """Run autostart when the gate opens, under what is left of start_timeout."""
     core = slot.core
-    d = slot.d
-    if not d.spec.has_autostart or slot.outcome is not None:
-        return
     if not await slot.job.autostart_gate(slot) or slot.outcome is not None:
         return
     limiter = core.limiter
@@ -204,7 +200,7 @@ async def _autostart(slot: Slot, life: Scope) -> None:
             slot.auto_at = now - core.t0
             slot.phase = "autostart"
             core.deadlines.set(slot, now + slot.budget)
-            await core.backend.hook(d.spec.instance.autostart(slot.ctx))  # type: ignore[union-attr]
+            await _call_autostart(slot)
         finally:
             if limiter is not None:
                 limiter.release()
@@ -212,7 +208,8 @@ async def _autostart(slot: Slot, life: Scope) -> None:
         outcome = exc
     finally:
         life.shield = True
-        core.deadlines.clear(slot)
+        if slot.token:
+            core.deadlines.clear(slot)
         if slot.auto_at is not None:
             slot.auto_end = core.clock() - core.t0
     slot.phase = None
@@ -256,7 +253,6 @@ async def _stop(slot: Slot) -> bool:
     """
     core = slot.core
     d = slot.d
-    spec = d.spec
     slot.state = STOPPING
     slot.phase = "ending"
     if slot.bg is not None and slot.bg.count:
@@ -265,14 +261,12 @@ async def _stop(slot: Slot) -> bool:
     now = core.clock()
     slot.phase = "stop"
     slot.stop_at = now - core.t0
-    core.deadlines.set(slot, now if core.cut else now + d.stop_timeout)
-    hook = core.backend.hook
+    if core.cut:
+        core.deadlines.set(slot, now)
+    elif d.stop_timeout != math.inf:
+        core.deadlines.set(slot, now + d.stop_timeout)
     try:
-        if slot.gen is not None:
-            gen, slot.gen = slot.gen, None
-            await hook(generator_stop(gen, slot.ctx))
-        elif spec.has_stop:
-            await hook(spec.instance.stop(slot.ctx))  # type: ignore[union-attr]
+        await _call_stop(slot)
     except Exception as exc:
         core.policy.stop_failed(slot, exc)
         return False
@@ -283,7 +277,8 @@ async def _stop(slot: Slot) -> bool:
         core.policy.interrupted(slot, "stop", exc)
         return False
     finally:
-        core.deadlines.clear(slot)
+        if slot.token:
+            core.deadlines.clear(slot)
     return True
 
 
@@ -314,27 +309,47 @@ def _stop_timeout(slot: Slot) -> DriverTimeout:
     return DriverTimeout(msg)
 
 
-# -- the generator adapter ---------------------------------------------------
+# -- the user's hooks -----------------------------------------------------------
+# Called from these small functions, which trio lets KeyboardInterrupt into
+# (an endless loop in a hook is what Ctrl-C is for); the lifetime around
+# them is protected, so an interrupt never lands in its bookkeeping.  A
+# generator driver's code before its yield is initialize, after it stop.
 
 
-async def generator_initialize(
-    fn: Callable[[Context], AsyncIterator[Any]], ctx: Context
-) -> tuple[AsyncIterator[Any], Any]:
-    """Run a generator driver up to its ``yield``; its iterator and value."""
-    agen = fn(ctx)
-    try:
-        value = await agen.__anext__()
-    except StopAsyncIteration:
-        msg = (
-            f"driver {ctx.name!r} (tier {ctx.tier}) returned without yielding; an "
-            "@runtime.driver function must yield its value exactly once"
-        )
-        raise UsageError(msg) from None
-    return agen, value
+@user_code
+async def _call_initialize(slot: Slot) -> None:
+    spec = slot.d.spec
+    if spec.function is not None:
+        agen = spec.function(slot.ctx)
+        try:
+            slot.value = await agen.__anext__()
+        except StopAsyncIteration:
+            msg = (
+                f"driver {slot.name!r} (tier {slot.tier}) returned without "
+                "yielding; an @runtime.driver function must yield its value "
+                "exactly once"
+            )
+            raise UsageError(msg) from None
+        slot.gen = agen
+    else:
+        await spec.instance.initialize(slot.ctx)  # type: ignore[union-attr]
+        slot.value = spec.instance
 
 
-async def generator_stop(agen: AsyncIterator[Any], ctx: Context) -> None:
-    """Run a generator driver's code after its ``yield``."""
+@user_code
+async def _call_autostart(slot: Slot) -> None:
+    await slot.d.spec.instance.autostart(slot.ctx)  # type: ignore[union-attr]
+
+
+@user_code
+async def _call_stop(slot: Slot) -> None:
+    agen = slot.gen
+    if agen is None:
+        spec = slot.d.spec
+        if spec.has_stop:
+            await spec.instance.stop(slot.ctx)  # type: ignore[union-attr]
+        return
+    slot.gen = None
     try:
         await agen.__anext__()
     except StopAsyncIteration:
@@ -343,7 +358,7 @@ async def generator_stop(agen: AsyncIterator[Any], ctx: Context) -> None:
     if aclose is not None:
         await aclose()
     msg = (
-        f"driver {ctx.name!r} (tier {ctx.tier}) yielded a second time; an "
+        f"driver {slot.name!r} (tier {slot.tier}) yielded a second time; an "
         "@runtime.driver function must yield exactly once (its stop code follows "
         "the yield)"
     )

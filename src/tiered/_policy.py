@@ -81,6 +81,7 @@ class Policy:
         failure = Failure(slot.name, slot.tier, phase, exc)
         note(exc, failure)
         journal = self.core.journal
+        journal.changed(slot, describe(exc))
         if slot.d.optional:
             journal.transition(
                 slot,
@@ -167,6 +168,7 @@ class Policy:
             else "background task failed while stopping"
         )
         core.journal.transition(slot, f"{what}: {describe(exc)}", None, logging.ERROR)
+        core.journal.changed(slot, describe(exc))
         if slot.restarting:  # the restart goes on: a record, not a run failure
             core.journal.emit("failure", slot, phase, failure.describe(), keep=True)
         else:

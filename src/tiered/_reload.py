@@ -94,7 +94,7 @@ async def _reload_one(slot: Slot, errors: list[Exception]) -> None:
         slot.aux = scope
         core.deadlines.set(slot, now + d.start_timeout)
         try:
-            await b.hook(d.spec.instance.reload(slot.ctx))  # type: ignore[union-attr]
+            await d.spec.instance.reload(slot.ctx)  # type: ignore[union-attr]
         except Exception as exc:
             error = exc
         finally:

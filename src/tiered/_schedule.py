@@ -123,19 +123,21 @@ class Start:
         if self._wake is not None:
             self._wake.set()
 
-    def admit(self, slot: Slot) -> bool:
-        """Whether ``slot`` may begin: not if a driver it requires did not start.
+    def admit(self, slot: Slot, now: float) -> bool:
+        """Whether ``slot`` may begin (at ``now``, since the run began).
 
-        A driver whose requirement failed, was skipped or cancelled is
-        skipped if optional, and fails this start if required.
+        Not if a driver it requires did not start: then it is skipped if
+        optional, and fails this start if required.
         """
-        slots = self.core.slots
-        for name in slot.d.requires:
-            dep = slots[name]
-            if not dep.up and (dep.outcome is not None or dep.state == DOWN):
-                self._blocked(slot, dep)
-                return False
-        slot.eligible_at = self.core.clock() - self.core.t0
+        requires = slot.d.requires
+        if requires:
+            slots = self.core.slots
+            for name in requires:
+                dep = slots[name]
+                if not dep.up and (dep.outcome is not None or dep.state == DOWN):
+                    self._blocked(slot, dep)
+                    return False
+        slot.eligible_at = now
         return True
 
     def _blocked(self, slot: Slot, dep: Slot) -> None:
@@ -169,11 +171,12 @@ class Start:
 
     def settled(self, slot: Slot) -> None:
         """The start of ``slot`` is over: it is up, or it cannot be."""
-        self.settled_common(slot)
+        if self.restart:
+            self.restarted(slot)
 
-    def settled_common(self, slot: Slot) -> None:
-        """What every schedule does when a driver's start is over."""
-        if self.restart and not self.aborted:
+    def restarted(self, slot: Slot) -> None:
+        """In a restart's start: the driver's start is over."""
+        if not self.aborted:
             # restarted (or failed, being optional: the start goes on without
             # it): no longer restarting; after an abort the supervisor marks
             # them all again for its next attempt
@@ -255,16 +258,15 @@ class TierStart(Start):
     async def run(self) -> None:
         core = self.core
         try:
-            for index, members in _by_tier(self.slots):
+            for index, members in _by_tier(self.slots, core):
                 if self.aborted:
                     break
                 now = core.clock() - core.t0
-                tier = self.tier = TierRecordData(
-                    index, tuple(s.name for s in members), now
-                )
+                names = tuple(s.name for s in members)
+                tier = self.tier = TierRecordData(index, names, now)
                 if not self.restart:
                     core.tiers.append(tier)
-                admitted = [s for s in members if self.admit(s)]
+                admitted = [s for s in members if self.admit(s, now)]
                 self.gate_open = False
                 self.init_left = self.settle_left = len(admitted)
                 core.spawn(admitted, batch=not self.restart)
@@ -310,7 +312,8 @@ class TierStart(Start):
         return not self.aborted
 
     def settled(self, slot: Slot) -> None:
-        self.settled_common(slot)
+        if self.restart:
+            self.restarted(slot)
         if not slot.arrived:
             slot.arrived = True
             self.init_left -= 1
@@ -329,7 +332,7 @@ class TierSchedule(Schedule):
 
     async def stop(self, slots: Iterable[Slot]) -> None:
         """Tier by tier in reverse; the drivers of a tier concurrently."""
-        waves = _by_tier(list(slots))
+        waves = _by_tier(slots, self.core)
         for _, members in reversed(waves):
             stop = Stop(self.core)
             taken = [s for s in members if stop.take(s)]
@@ -338,8 +341,10 @@ class TierSchedule(Schedule):
             await stop.wait()
 
 
-def _by_tier(slots: Sequence[Slot]) -> list[tuple[int, list[Slot]]]:
+def _by_tier(slots: Iterable[Slot], core: Core) -> list[tuple[int, list[Slot]]]:
     """``slots`` grouped by tier, lowest first, in their given order within a tier."""
+    if slots is core.order:  # the whole run: grouped once, by the plan
+        return core.by_tier
     groups: dict[int, list[Slot]] = {}
     for slot in slots:
         groups.setdefault(slot.tier, []).append(slot)

@@ -1,28 +1,30 @@
-"""``serve()``: run a runtime as a daemon, with signals and systemd notify.
+"""``serve()``: run a runtime as a daemon, with signals, systemd notify and a status file.
 
-SIGTERM and SIGINT stop gracefully (during start-up too: a rollback), a second
-SIGINT cuts the stop short, SIGHUP reloads.  Under systemd (``NOTIFY_SOCKET``)
-the daemon reports READY, STATUS, RELOADING, STOPPING, EXTEND_TIMEOUT_USEC and
-pings the watchdog.  See docs/systemd.md.
+SIGTERM and SIGINT stop gracefully (during start-up too: a rollback), after
+a drain once the daemon runs; a second SIGINT cuts the drain or the stop
+short; SIGHUP reloads (``_control``).  Under systemd (``NOTIFY_SOCKET``)
+the daemon reports READY, STATUS (tiers coming up, failures, restarts),
+RELOADING, STOPPING, EXTEND_TIMEOUT_USEC and pings the watchdog.  With a
+status file it rewrites its state for exec probes.  See docs/systemd.md and
+docs/kubernetes.md.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import signal
+import math
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import anyio
-from anyio import CancelScope
 
-from ._exceptions import ShutdownError, StartupError, UsageError
+from ._checks import check_seconds
+from ._control import Control, watch_signals
+from ._exceptions import ConfigError, ShutdownError, StartupError, UsageError
 from ._notify import Notifier, watchdog_interval
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from ._journal import RunEvent
     from ._report import Report
@@ -41,109 +43,183 @@ BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-class _Control:
-    """What the signal watcher and the main flow share."""
+async def aserve(
+    runtime: Runtime,
+    *,
+    schedule: str | None = None,
+    drain: float = 0.0,
+    status_file: str | Path | None = None,
+    report: str | Path | None = None,
+    notifier: Notifier | None = None,
+) -> None:
+    """Serve ``runtime`` in the current event loop until SIGTERM or SIGINT.
 
-    def __init__(self, run: Run, notify: Notifier) -> None:
+    The async form of :func:`serve`, to embed tiered in a program that
+    already runs an event loop.  Must run in the main thread (signals).
+    Unlike :func:`serve`, it raises instead of returning an exit status.
+
+    Example::
+
+        async def main() -> None:
+            await tiered.aserve(runtime, drain=5, status_file="/run/virtd.json")
+
+        anyio.run(main, backend="trio")
+
+    Args:
+        runtime: the runtime to run.
+        schedule: ``"tiers"`` or ``"dependencies"``; None takes the runtime's.
+        drain: seconds to stay up but not ready after SIGTERM or SIGINT,
+            before stopping (a second SIGINT ends it at once).
+        status_file: a file to rewrite, atomically, at every change of the
+            daemon's state or of a driver's status (for ``tiered probe``).
+        report: a file to write the run's report to when it ends: ``.svg``,
+            ``.json``, or text for any other suffix.
+        notifier: where systemd notifications go; defaults to
+            ``$NOTIFY_SOCKET`` (nothing when unset).
+
+    Raises:
+        ConfigError: the plan is invalid (nothing started), or ``drain`` is.
+        StartupError: a required driver failed; what started was stopped.
+        ShutdownError: the run failed after start-up (a required driver
+            failed, or a restart gave up), or some driver failed to stop.
+    """
+    seconds = check_seconds(drain, f"serve(drain={drain!r})", zero=True)
+    if seconds is None or math.isinf(seconds):
+        msg = f"serve(drain={drain!r}): the drain is a finite number of seconds >= 0"
+        raise ConfigError(msg)
+    notify = notifier if notifier is not None else Notifier.from_environ()
+    run = runtime.run(schedule=schedule)
+    status = _StatusWriter(run, status_file) if status_file is not None else None
+    ctl = Control(
+        run, notify, drain=seconds, changed=status.changed if status else _nothing
+    )
+    if status is not None:
+        status.ctl = ctl
+        run.listen(status.event)
+    run.listen(_Notifications(run, notify, ctl))
+    outcome: BaseException | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(watch_signals, ctl, tg)
+            if status is not None:
+                tg.start_soon(status.keep_writing, name="tiered status file")
+            try:
+                with ctl.startup:
+                    async with run:
+                        await _serving(run, ctl, notify, tg)
+                if ctl.startup.cancelled_caught:
+                    # a rollback on SIGTERM/SIGINT whose stops failed or were
+                    # cut short is no clean stop, though the cancellation that
+                    # caused it ends quietly
+                    error = run.shutdown_error()
+                    if error is not None:
+                        raise error
+            except Exception as exc:
+                # raised after the task group, which would wrap it in a group
+                outcome = exc
+            tg.cancel_scope.cancel()
+    finally:
+        if status is not None:
+            status.write()  # the last word: stopped
+        if report is not None:
+            _write_report(run.report, report)
+        notify.close()
+    if outcome is not None:
+        raise outcome
+
+
+async def _serving(
+    run: Run, ctl: Control, notify: Notifier, tg: anyio.abc.TaskGroup
+) -> None:
+    """The daemon is up: tell systemd, then wait for the word to stop (and drain)."""
+    # a SIGTERM as the last tier came up has begun the stop already: no
+    # READY=1 after its STOPPING=1
+    if ctl.phase == "starting":
+        ctl.set_phase("running")
+        notify.ready(status=_summary(run.report))
+        interval = watchdog_interval()
+        if interval is not None and notify.enabled:
+            tg.start_soon(_watchdog, notify, interval)
+    try:
+        await ctl.stop.wait()
+        await ctl.wait_drained()
+    finally:  # asked to stop, or the run stopped on its own (a failure)
+        if ctl.phase in ("running", "starting"):
+            ctl.set_phase("stopping")
+            notify.stopping()
+
+
+class _Notifications:
+    """The run's events, as systemd hears them."""
+
+    def __init__(self, run: Run, notify: Notifier, ctl: Control) -> None:
         self.run = run
         self.notify = notify
-        self.phase: Literal["starting", "running", "stopping"] = "starting"
-        self.startup = CancelScope()
-        self.stop = anyio.Event()
-        self.reloading = False
-        self.reload_again = False
-        self.stopped_by: str | None = None  # the signal that began the stop
+        self.ctl = ctl
 
-    def request_stop(self, signame: str) -> None:
-        if self.phase == "starting":
-            log.info("%s during start-up: rolling back", signame)
-            self.phase = "stopping"
-            self.stopped_by = signame
-            self.notify.stopping()
-            self.startup.cancel()
-        elif self.phase == "running":
-            log.info("%s: stopping", signame)
-            self.phase = "stopping"
-            self.stopped_by = signame
-            self.stop.set()
-        elif signame == "SIGINT":
-            what = (
-                "second SIGINT"
-                if self.stopped_by in ("SIGINT", None)
-                else f"SIGINT after {self.stopped_by}"
-            )
-            log.warning("%s: cutting the stop short", what)
-            self.run.cut_short()
-
-    def running(self) -> bool:
-        # a method: the phase changes across the awaits of reload()
-        return self.phase == "running"
-
-    async def reload(self) -> None:
-        """Reload, then reload once more if SIGHUPs arrived meanwhile."""
-        self.reloading = True
-        try:
-            while self.running():
-                self.reload_again = False
-                self.notify.reloading()
-                try:
-                    errors = await self.run.reload()
-                except UsageError:  # the run began stopping
-                    return
-                status = (
-                    "reloaded" if not errors else f"reloaded, {len(errors)} error(s)"
-                )
-                log.info("%s", status)
-                if not self.running():
-                    return  # a stop began meanwhile: READY=1 would undo STOPPING=1
-                self.notify.ready(status=status)
-                if not self.reload_again:
-                    return
-        finally:
-            self.reloading = False
+    def __call__(self, event: RunEvent) -> None:
+        kind = event.kind
+        notify = self.notify
+        if kind == "tier":
+            notify.status(f"tier {event.tier} up")
+        elif kind == "status":
+            notify.status(f"{event.driver}: {event.value}")
+        elif kind == "extend" and self.ctl.phase != "running":
+            notify.extend_timeout(float(event.value or 0))
+        elif kind in ("failure", "restart", "gave-up") and event.detail:
+            notify.status(event.detail)
+        elif kind == "state" and event.value == "running" and self.ctl.running():
+            notify.status("running again: " + _summary(self.run.report))
 
 
-async def _watch_signals(
-    ctl: _Control,
-    tg: anyio.abc.TaskGroup,
-    *,
-    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-) -> None:
-    watched = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-    # asyncio gives a signal back to its default action, not to the handler
-    # it found; put that back ourselves, with the signals blocked meanwhile
-    # so none lands on the default action in between (tiered run ignores
-    # SIGHUP: a late one must not kill a daemon whose drivers all stopped)
-    before = {sig: signal.getsignal(sig) for sig in watched}
-    mask: set[int | signal.Signals] | None = None
-    try:
-        with anyio.open_signal_receiver(*watched) as signals:
-            task_status.started()
-            try:
-                await _dispatch(ctl, tg, signals)
-            finally:
-                mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
-    finally:
-        for sig, handler in before.items():
-            if handler is not None:
-                signal.signal(sig, handler)
-        if mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+class _StatusWriter:
+    """Rewrites the status file at every change; a burst of changes is one write."""
+
+    def __init__(self, run: Run, path: str | Path) -> None:
+        from ._status import StatusFile  # only a daemon with a status file needs it
+
+        self.run = run
+        self.file = StatusFile(path, run.plan.name)
+        self.ctl: Control | None = None
+        self._dirty = True
+        self._wake = anyio.Event()
+
+    def event(self, event: RunEvent) -> None:
+        if event.kind in ("state", "driver"):
+            self.changed()
+
+    def changed(self) -> None:
+        self._dirty = True
+        self._wake.set()
+
+    def write(self) -> None:
+        run = self.run
+        phase = self.ctl.phase if self.ctl is not None else "starting"
+        state: str = run.state
+        if state == "new":
+            state = "starting"
+        elif phase in ("draining", "stopping") and state in ("running", "restarting"):
+            state = "stopping"  # the drivers still run, but the daemon stops
+        self.file.write(
+            state=state,
+            ready=state == "running" and phase == "running",
+            live=run.live,
+            drivers=run.statuses(),
+        )
+
+    async def keep_writing(self) -> None:
+        while True:
+            if self._dirty:
+                self._dirty = False
+                self.write()
+                await anyio.sleep(0.01)  # what changes meanwhile is one more write
+            else:
+                await self._wake.wait()
+                self._wake = anyio.Event()
 
 
-async def _dispatch(
-    ctl: _Control, tg: anyio.abc.TaskGroup, signals: AsyncIterator[int]
-) -> None:
-    async for signum in signals:
-        name = signal.Signals(signum).name
-        if signum != signal.SIGHUP:
-            ctl.request_stop(name)
-        elif ctl.phase != "running":
-            log.info("SIGHUP ignored: the daemon is %s", ctl.phase)
-        elif ctl.reloading:
-            ctl.reload_again = True  # coalesced into one more reload
-        else:
-            tg.start_soon(ctl.reload)
+def _nothing() -> None:
+    pass
 
 
 async def _watchdog(notify: Notifier, interval: float) -> None:
@@ -158,94 +234,14 @@ def _summary(report: Report) -> str:
     return f"{running} driver(s) running{up}"
 
 
-async def aserve(
-    runtime: Runtime,
-    *,
-    report: str | Path | None = None,
-    notifier: Notifier | None = None,
-) -> None:
-    """Serve ``runtime`` in the current event loop until SIGTERM or SIGINT.
+def _write_report(report: Report, where: str | Path) -> None:
+    from pathlib import Path
 
-    The async form of :func:`serve`, to embed tiered in a program that
-    already runs an event loop.  Must run in the main thread (signals).
-    Unlike :func:`serve`, it raises instead of returning an exit status.
-
-    Example::
-
-        async def main() -> None:
-            await tiered.aserve(runtime, report="run.svg")
-
-        anyio.run(main, backend="trio")
-
-    Args:
-        runtime: the runtime to run.
-        report: a file to write the run's report to when it ends: ``.svg``,
-            ``.json``, or text for any other suffix.
-        notifier: where systemd notifications go; defaults to
-            ``$NOTIFY_SOCKET`` (nothing when unset).
-
-    Raises:
-        ConfigError: the plan is invalid; nothing started.
-        StartupError: a required driver failed; what started was stopped.
-        ShutdownError: some driver failed to stop.
-    """
-    notify = notifier if notifier is not None else Notifier.from_environ()
-    run = runtime.run()
-    ctl = _Control(run, notify)
-
-    def observe(event: RunEvent) -> None:
-        if event.kind == "tier":
-            notify.status(f"tier {event.tier} up")
-        elif event.kind == "status":
-            notify.status(f"{event.driver}: {event.value}")
-        elif event.kind == "extend" and ctl.phase in ("starting", "stopping"):
-            notify.extend_timeout(float(event.value or 0))
-
-    run.listen(observe)
-    outcome: BaseException | None = None
-    try:
-        async with anyio.create_task_group() as tg:
-            await tg.start(_watch_signals, ctl, tg)
-            try:
-                with ctl.startup:
-                    async with run:
-                        # a SIGTERM as the last tier came up has begun the
-                        # stop already: no READY=1 after its STOPPING=1
-                        if ctl.phase == "starting":
-                            ctl.phase = "running"
-                            notify.ready(status=_summary(run.report))
-                            interval = watchdog_interval()
-                            if interval is not None and notify.enabled:
-                                tg.start_soon(_watchdog, notify, interval)
-                        try:
-                            await ctl.stop.wait()
-                        finally:  # asked to stop, or a background task crashed
-                            ctl.phase = "stopping"
-                            notify.stopping()
-                if ctl.startup.cancelled_caught:
-                    # a rollback on SIGTERM/SIGINT whose stops failed or were
-                    # cut short is no clean stop, though the cancellation that
-                    # caused it ends quietly
-                    error = run.shutdown_error()
-                    if error is not None:
-                        raise error
-            except Exception as exc:
-                # raised after the task group, which would wrap it in a group
-                outcome = exc
-            tg.cancel_scope.cancel()
-    finally:
-        if report is not None:
-            _write_report(run.report, Path(report))
-        notify.close()
-    if outcome is not None:
-        raise outcome
-
-
-def _write_report(report: Report, path: Path) -> None:
+    path = Path(where)
     if path.suffix == ".svg":
         text = report.to_svg()
     elif path.suffix == ".json":
-        text = json.dumps(report.to_dict(), indent=2) + "\n"
+        text = report.to_json(indent=2) + "\n"
     else:
         text = report.to_text() + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -258,48 +254,85 @@ def describe_failure(exc: StartupError | ShutdownError) -> list[str]:
     return [exc.message] + [f"  {f.describe()}" for f in exc.failures]
 
 
+def _refuse_a_running_loop() -> None:
+    trio = sys.modules.get("trio")
+    running = trio is not None and trio.lowlevel.in_trio_run()
+    asyncio = sys.modules.get("asyncio")
+    if not running and asyncio is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            running = True
+    if running:
+        msg = (
+            "tiered.serve() runs an event loop of its own, and one is running "
+            "already; in async code write `await tiered.aserve(runtime)` instead"
+        )
+        raise UsageError(msg)
+
+
 def serve(
     runtime: Runtime,
     *,
     backend: Backend = "asyncio",
+    schedule: str | None = None,
+    drain: float = 0.0,
+    status_file: str | Path | None = None,
     report: str | Path | None = None,
     stderr: TextIO | None = None,
 ) -> int:
     """Run ``runtime`` as a daemon until SIGTERM or SIGINT; return an exit status.
 
-    Starts every tier, then waits.  SIGTERM or SIGINT stop gracefully (in the
-    middle of start-up too: what started is rolled back); a second SIGINT
-    cuts the stop short; SIGHUP reloads tier by tier.  Under systemd
-    (``NOTIFY_SOCKET`` set) it sends ``READY=1`` once every tier is up,
-    ``STATUS=`` as tiers come up, ``RELOADING=1`` / ``READY=1`` around a
+    Starts every driver, then waits.  SIGTERM or SIGINT stop gracefully: in
+    the middle of start-up by rolling back; once up, after ``drain`` seconds
+    of being up but not ready.  A second SIGINT ends the drain, or cuts the
+    stop short; SIGHUP reloads.  Under systemd (``NOTIFY_SOCKET`` set) it
+    sends ``READY=1`` once every driver is up, ``STATUS=`` as tiers come up
+    and when drivers fail or restart, ``RELOADING=1`` / ``READY=1`` around a
     reload, ``STOPPING=1``, ``EXTEND_TIMEOUT_USEC=`` and ``WATCHDOG=1``.
 
     Example::
 
-        raise SystemExit(tiered.serve(runtime, backend="trio"))
+        raise SystemExit(tiered.serve(runtime, backend="trio", drain=5))
 
     Args:
         runtime: the runtime to serve.
         backend: ``"asyncio"``, ``"uvloop"`` or ``"trio"``.
+        schedule: ``"tiers"`` or ``"dependencies"``; None takes the runtime's.
+        drain: seconds to stay up but not ready after SIGTERM or SIGINT.
+        status_file: a file rewritten at every change, for ``tiered probe``.
         report: a file (``.svg``, ``.json`` or text) for the run's report.
         stderr: where failures are described (default ``sys.stderr``).
 
     Returns:
-        0 after a clean stop; 1 when start-up failed or a driver failed to
+        0 after a clean stop; 1 when start-up failed, the run failed after
+        start-up (a required driver failed, or a restart gave up: so that
+        systemd or Kubernetes restarts the process), or a driver failed to
         stop (each failure described on one line of ``stderr``).
 
     Raises:
         ConfigError: the plan is invalid.
+        UsageError: called where an event loop already runs (use
+            :func:`aserve`).
         ValueError: unknown backend.
     """
     if backend not in BACKENDS:
         msg = f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}"
         raise ValueError(msg)
+    _refuse_a_running_loop()
     name, options = BACKENDS[backend]
     err = sys.stderr if stderr is None else stderr
     try:
         anyio.run(
-            lambda: aserve(runtime, report=report),
+            lambda: aserve(
+                runtime,
+                schedule=schedule,
+                drain=drain,
+                status_file=status_file,
+                report=report,
+            ),
             backend=name,
             backend_options=options,
         )
