@@ -156,11 +156,9 @@ class Journal:
             self.emit("driver", slot, slot.status)
 
     def stopped(self, slot: Slot, took: float | None) -> None:
-        """The driver stopped well: INFO, and an event."""
+        """The driver stopped well (its event comes as its life ends)."""
         if self.info:
             self.transition(slot, "stopped", took)
-        if self.listeners:
-            self.emit("driver", slot, slot.status)
 
     def status(self, slot: Slot, text: object) -> None:
         """``ctx.status(text)``: kept, logged, and sent on (to systemd)."""

@@ -131,6 +131,7 @@ def _ended(slot: Slot) -> None:
     slot.value = None  # a stopped driver holds nothing
     if slot.token:
         core.deadlines.clear(slot)
+    core.journal.changed(slot)  # its status as the life ends: stopped, failed...
     job = slot.job
     try:
         if not slot.settled:

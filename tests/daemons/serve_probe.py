@@ -22,7 +22,12 @@ driver, with ``HOOK`` one of ``init``, ``auto``, ``reload``, ``stop``:
   until the file ``DIR/init.c`` exists (a test opens the gate by creating it,
   which makes a scenario deterministic where a delay would only be likely);
 - ``PROBE_START_TIMEOUT`` / ``PROBE_STOP_TIMEOUT``: the runtime's timeouts in
-  seconds (default 30 each).
+  seconds (default 30 each); ``PROBE_SHUTDOWN_TIMEOUT``: its shutdown budget;
+- ``PROBE_CRASH=b=0.2``: after autostart, that driver starts a background task
+  that raises after that many seconds (``crash b`` on stdout), in each of its
+  first ``PROBE_CRASHES`` lives (default: every life);
+- ``PROBE_RESTART=b=2``: that driver has ``restart=tiered.Restart(max_restarts=2,
+  delay=0.1)``.
 """
 
 from __future__ import annotations
@@ -62,6 +67,9 @@ def _keys(variable: str) -> set[str]:
 
 
 FAIL = _keys("PROBE_FAIL")
+CRASH = _pairs("PROBE_CRASH")
+CRASHES = int(os.environ.get("PROBE_CRASHES", "0")) or None
+RESTART = _pairs("PROBE_RESTART")
 GATES = _keys("PROBE_GATE")
 GATE_DIR = anyio.Path(os.environ.get("PROBE_GATE_DIR", "."))
 
@@ -88,6 +96,15 @@ class Probe(tiered.Driver):
         self.name = name
         self.tier = tier
         self.requires = tuple(requires)
+        self.lives = 0
+        if name in RESTART:
+            self.restart = tiered.Restart(max_restarts=int(RESTART[name]), delay=0.1)
+
+    async def _crash(self, after: float) -> None:
+        await anyio.sleep(after)
+        say(f"crash {self.name}")
+        msg = f"probe: the backend of {self.name} went away"
+        raise ConnectionError(msg)
 
     async def _hook(self, hook: str, ctx: tiered.Context) -> None:
         key = f"{hook}.{self.name}"
@@ -115,6 +132,9 @@ class Probe(tiered.Driver):
         """Say ``auto NAME``, follow the scenario, then set a status."""
         await self._hook("auto", ctx)
         ctx.status(f"{self.name} autostarted")
+        self.lives += 1
+        if self.name in CRASH and (CRASHES is None or self.lives <= CRASHES):
+            ctx.start_soon(self._crash, CRASH[self.name])
 
     async def reload(self, ctx: tiered.Context) -> None:
         """Say ``reload NAME``, then follow the scenario."""
@@ -125,10 +145,12 @@ class Probe(tiered.Driver):
         await self._hook("stop", ctx)
 
 
+_budget = os.environ.get("PROBE_SHUTDOWN_TIMEOUT")
 runtime = tiered.Runtime(
     "probe",
     start_timeout=float(os.environ.get("PROBE_START_TIMEOUT", "30")),
     stop_timeout=float(os.environ.get("PROBE_STOP_TIMEOUT", "30")),
+    shutdown_timeout=float(_budget) if _budget else None,
 )
 runtime.add(Probe("a", 0))
 runtime.add(Probe("b", 1, requires=["a"]))
