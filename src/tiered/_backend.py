@@ -187,7 +187,15 @@ class Host:
 class Backend:
     """The clock, scopes, events, parking and host of the running event loop."""
 
-    __slots__ = ("cancelled", "clock", "event", "name", "scope")
+    __slots__ = (
+        "cancelled",
+        "clock",
+        "clock_name",
+        "event",
+        "name",
+        "scope",
+        "virtual_clock",
+    )
 
     name: str
 
@@ -202,6 +210,9 @@ class Backend:
         self.scope = scope
         self.event = event
         self.cancelled = cancelled
+        #: whether time is virtual (trio's MockClock): timeouts say so
+        self.virtual_clock = False
+        self.clock_name = "the loop's clock"
 
     def park(self, slot: Parked) -> Awaitable[object]:
         """Wait until :meth:`unpark`; callers re-check their condition after."""
@@ -356,6 +367,8 @@ class _TrioBackend(Backend):
         )
         self.trio = trio
         lowlevel = trio.lowlevel
+        self.clock_name = type(lowlevel.current_clock()).__name__
+        self.virtual_clock = self.clock_name != "SystemClock"
         while _INTERNAL:  # marks code objects: once for the process
             lowlevel.enable_ki_protection(_INTERNAL.pop())
         while _USER:

@@ -224,13 +224,34 @@ class Core:
         if self.deadlines.extend(slot, self.clock() + value):
             self.journal.emit("extend", slot, value)
 
-    def start_timeout_error(self, slot: Slot, phase: str) -> DriverTimeout:
+    def timeout_error(
+        self, slot: Slot, phase: str, *, late: float | None = None
+    ) -> DriverTimeout:
+        """The DriverTimeout of ``phase``, with the hints that fit how it ran out."""
         d = slot.d
+        knob = "stop_timeout" if phase == "stop" else "start_timeout"
+        limit = d.stop_timeout if phase == "stop" else d.start_timeout
         msg = (
-            f"{slot.label()} did not finish {phase} within its start_timeout of "
-            f"{d.start_timeout:g}s; raise start_timeout for {d.name!r}, or call "
+            f"{slot.label()} did not finish {phase} within its {knob} of "
+            f"{limit:g}s; raise {knob} for {d.name!r}, or call "
             "ctx.extend_timeout() while it makes progress"
         )
+        if late is not None:
+            # tests/test_first_hour.py::test_a_hook_that_blocks_the_loop_times_out_on_every_backend
+            msg += (
+                f". It returned {late:.3g}s after its deadline, and the event "
+                "loop never got to end it: the hook blocked the event loop "
+                "(time.sleep, blocking I/O, a long computation), which no "
+                "timeout can interrupt; run such work in a thread with "
+                "`await anyio.to_thread.run_sync(...)`"
+            )
+        if self.backend.virtual_clock:
+            msg += (
+                f". Note: the run's clock is virtual ({self.backend.clock_name}, "
+                "as under pytest-trio's autojump_clock): it jumps ahead whenever "
+                "every task waits, so a hook that waits on real I/O or a thread "
+                "runs out of time at once; test such drivers with the real clock"
+            )
         return DriverTimeout(msg)
 
     # -- names ---------------------------------------------------------------------

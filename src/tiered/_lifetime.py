@@ -171,6 +171,8 @@ def _initialized(slot: Slot, now: float) -> None:
     if slot.token:
         slot.budget = slot.deadline - now
         core.deadlines.clear(slot)
+        if slot.budget < 0 and not slot.timed_out:
+            core.policy.overran(slot, "initialize", -slot.budget)
     else:
         slot.budget = math.inf
     slot.state = INITIALIZED
@@ -209,13 +211,17 @@ async def _autostart(slot: Slot, life: Scope) -> None:
         outcome = exc
     finally:
         life.shield = True
+        end = core.clock()
+        late = end - slot.deadline if slot.token else 0.0
         if slot.token:
             core.deadlines.clear(slot)
         if slot.auto_at is not None:
-            slot.auto_end = core.clock() - core.t0
+            slot.auto_end = end - core.t0
     slot.phase = None
     if outcome is not None:
         _autostart_failed(slot, outcome)
+    elif late > 0 and not slot.timed_out:
+        core.policy.overran(slot, "autostart", late)
 
 
 def _autostart_failed(slot: Slot, exc: BaseException) -> None:
@@ -268,6 +274,11 @@ async def _stop(slot: Slot) -> bool:
         core.deadlines.set(slot, now + d.stop_timeout)
     try:
         await _call_stop(slot)
+        if slot.token and core.clock() > slot.deadline and not core.cut:
+            # it returned late, and the loop never got to end it: it blocked
+            late = core.clock() - slot.deadline
+            core.policy.stop_failed(slot, core.timeout_error(slot, "stop", late=late))
+            return False
     except Exception as exc:
         core.policy.stop_failed(slot, exc)
         return False
@@ -299,15 +310,9 @@ def _stopped(slot: Slot, ok: bool) -> None:
 
 
 def _stop_timeout(slot: Slot) -> DriverTimeout:
-    d = slot.d
     if slot.core.cut:
         return DriverTimeout(f"{slot.label()}: stop was cut short on request")
-    msg = (
-        f"{slot.label()} did not finish stop within its stop_timeout of "
-        f"{d.stop_timeout:g}s; raise stop_timeout for {d.name!r}, or call "
-        "ctx.extend_timeout() while it makes progress"
-    )
-    return DriverTimeout(msg)
+    return slot.core.timeout_error(slot, "stop")
 
 
 # -- the user's hooks -----------------------------------------------------------

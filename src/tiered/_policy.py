@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Policy", "note"]
 
+log = logging.getLogger("tiered")
+
 
 def note(exc: BaseException, failure: Failure) -> None:
     """Add the PEP 678 note naming driver, tier and phase, if ``exc`` takes one.
@@ -71,9 +73,27 @@ class Policy:
 
     def timed_out(self, slot: Slot, phase: str) -> None:
         """The start deadline came while ``phase`` ran (from the alarm)."""
-        self._fail(slot, phase, self.core.start_timeout_error(slot, phase))
+        self._fail(slot, phase, self.core.timeout_error(slot, phase))
         if slot.scope is not None:
             slot.scope.cancel()  # its batch's scope is cancelled by the abort
+
+    def overran(self, slot: Slot, phase: str, late: float) -> None:
+        """A start hook returned after its deadline, the alarm never having rung.
+
+        The event loop was blocked (the alarm could not ring while the hook
+        ran): the same DriverTimeout on every backend, with the hint to use
+        a thread, and a warning, rather than a silent success.
+        """
+        slot.timed_out = True
+        error = self.core.timeout_error(slot, phase, late=late)
+        log.warning(
+            "%s blocked the event loop in %s for %.3gs past its deadline",
+            slot.label(),
+            phase,
+            late,
+            extra={"tiered_driver": slot.name, "tiered_tier": slot.tier},
+        )
+        self._fail(slot, phase, error)
 
     def _fail(self, slot: Slot, phase: str, exc: Exception) -> None:
         slot.outcome = "failed"
