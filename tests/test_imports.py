@@ -70,11 +70,17 @@ def foreign(modules: list[str]) -> list[str]:
     ]
 
 
+#: ``import M`` and every public name of M looked up: the names are lazy
+#: (tiered/__init__.py), so importing alone would prove nothing
+EVERY_NAME = "import {m}; [getattr({m}, name) for name in {m}.__all__]"
+
+
 @pytest.mark.parametrize("module", ["tiered", "tiered.testing"])
 def test_import_adds_only_the_standard_library(module: str) -> None:
-    """Beyond what anyio loads, importing tiered (or tiered.testing) loads only stdlib and tiered."""
-    added = modules_added(f"import {module}")
+    """Beyond what anyio loads, tiered (or tiered.testing) with every public name loads only stdlib and tiered."""
+    added = modules_added(EVERY_NAME.format(m=module))
     assert module in added  # the measure measured something
+    assert "tiered._run" in added
     assert not foreign(added), (
         f"import {module} loads modules from outside the standard library: "
         f"{foreign(added)}"
@@ -83,6 +89,54 @@ def test_import_adds_only_the_standard_library(module: str) -> None:
 
 def test_import_tiered_loads_no_backend_or_integration() -> None:
     """import tiered imports neither trio nor uvloop, nor any integration or test tool."""
-    added = modules_added("import tiered", after="pass")
+    added = modules_added(EVERY_NAME.format(m="tiered"), after="pass")
+    assert "tiered._serve" in added
     loaded = sorted({m.split(".")[0] for m in added} & set(FORBIDDEN))
     assert not loaded, f"import tiered imports {loaded}"
+
+
+def test_import_tiered_itself_imports_nothing_more() -> None:
+    """``import tiered`` loads no submodule and no anyio: each name on first use."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import tiered
+        print(sorted(m for m in sys.modules if m.startswith(("tiered.", "anyio"))))
+        tiered.Runtime  # the first use imports what it needs
+        print("tiered._runtime" in sys.modules, "tiered._serve" in sys.modules)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.splitlines() == ["[]", "True False"]
+
+
+def test_errors_say_tiered_before_anyone_looked_them_up() -> None:
+    """A StartupError raised before ``tiered.StartupError`` was touched still says tiered.StartupError."""
+    code = textwrap.dedent(
+        """
+        import traceback
+        import anyio
+        from tiered._runtime import Runtime
+        runtime = Runtime("t")
+
+        @runtime.driver
+        async def broken(ctx):
+            raise OSError("no")
+            yield
+
+        async def main():
+            async with runtime.run():
+                pass
+
+        try:
+            anyio.run(main)
+        except BaseException as exc:
+            print(type(exc).__module__, type(exc).__qualname__)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "tiered StartupError"

@@ -29,7 +29,7 @@ import functools
 import math
 import sys
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -50,6 +50,44 @@ __all__ = [
     "current_backend",
     "internal",
 ]
+
+if TYPE_CHECKING:  # protocols only type checkers need (each costs a class at import)
+    from typing import Protocol
+
+    class Scope(Protocol):
+        """What a run uses of a cancel scope; anyio's and trio's both have it."""
+
+        deadline: float
+        shield: bool
+
+        @property
+        def cancelled_caught(self) -> bool: ...
+        @property
+        def cancel_called(self) -> bool: ...
+        def cancel(self) -> None: ...
+        def __enter__(self) -> Scope: ...
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            tb: TracebackType | None,
+        ) -> bool | None: ...
+
+    class Waitable(Protocol):
+        """What a run uses of an event; anyio's and trio's both have it."""
+
+        def set(self) -> None: ...
+        def is_set(self) -> bool: ...
+        def wait(self) -> Awaitable[object]: ...
+
+    class ScopeFactory(Protocol):
+        def __call__(self, *, deadline: float = ..., shield: bool = ...) -> Scope: ...
+
+    class Parked(Protocol):
+        """What parks: a lifetime's slot keeps its parking ticket in ``parked``."""
+
+        parked: Any
+
 
 T = TypeVar("T")
 F = TypeVar("F", bound="Callable[..., Any]")
@@ -74,44 +112,6 @@ def user_code(fn: F) -> F:
     """Mark a function that awaits a user's hook: KeyboardInterrupt may land there."""
     _USER.append(fn)
     return fn
-
-
-class Scope(Protocol):
-    """What a run uses of a cancel scope; anyio's and trio's both have it."""
-
-    deadline: float
-    shield: bool
-
-    @property
-    def cancelled_caught(self) -> bool: ...
-    @property
-    def cancel_called(self) -> bool: ...
-    def cancel(self) -> None: ...
-    def __enter__(self) -> Scope: ...
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None: ...
-
-
-class Waitable(Protocol):
-    """What a run uses of an event; anyio's and trio's both have it."""
-
-    def set(self) -> None: ...
-    def is_set(self) -> bool: ...
-    def wait(self) -> Awaitable[object]: ...
-
-
-class ScopeFactory(Protocol):
-    def __call__(self, *, deadline: float = ..., shield: bool = ...) -> Scope: ...
-
-
-class Parked(Protocol):
-    """What parks: a lifetime's slot keeps its parking ticket in ``parked``."""
-
-    parked: Any
 
 
 class Batch:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack, overload
 
+from ._exceptions import public
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -18,6 +20,7 @@ D = TypeVar("D", bound="Driver")
 PosArgs = TypeVarTuple("PosArgs")
 
 
+@public
 class Context:
     """Handed to every hook of one driver, for one run.
 

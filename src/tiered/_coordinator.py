@@ -164,10 +164,10 @@ class Coordinator:
             core.stopping_at = core.clock() - core.t0
             core.set_state("stopping")
             core.start_budget()
-            self._core.reloads.cancel()
+            self._core.cancel_reloads()
         if core.restarting:
             await core.supervisor.abandon()
-        await self._core.reloads.wait()
+        await self._core.reloads_done()
         await core.schedule.stop(core.order)
 
     async def _to_the_end(

@@ -24,7 +24,6 @@ from ._journal import Journal
 from ._lifetime import lifetime
 from ._plan import did_you_mean, instances_of
 from ._policy import Policy
-from ._reload import Reloads
 from ._slot import STARTING, Slot
 
 if TYPE_CHECKING:
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from ._backend import Backend, Host, Scope
     from ._exceptions import Failure
     from ._plan import Plan
+    from ._reload import Reloads
     from ._schedule import Schedule, Start, TierRecordData
     from ._supervisor import Supervisor
 
@@ -91,7 +91,7 @@ class Core:
         ]
         self.deadlines = Deadlines()
         self.journal = Journal(self)
-        self.reloads = Reloads(self)
+        self._reloads: Reloads | None = None
         self.policy = Policy(self)
         self.schedule_name = schedule
         self.schedule: Schedule = _make_schedule(self, schedule)
@@ -138,6 +138,24 @@ class Core:
 
             self._supervisor = Supervisor(self)
         return self._supervisor
+
+    @property
+    def reloads(self) -> Reloads:
+        if self._reloads is None:
+            from ._reload import Reloads
+
+            self._reloads = Reloads(self)
+        return self._reloads
+
+    def cancel_reloads(self) -> None:
+        """A stop begins: end the reload under way, if any."""
+        if self._reloads is not None:
+            self._reloads.cancel()
+
+    async def reloads_done(self) -> None:
+        """Wait until no reload runs (after :meth:`cancel_reloads`)."""
+        if self._reloads is not None:
+            await self._reloads.wait()
 
     @property
     def restarting(self) -> bool:

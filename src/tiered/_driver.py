@@ -9,17 +9,16 @@ runtime (names, tiers, cycles) is checked by ``_plan``.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from ._checks import check_bool, check_name, check_seconds, check_sequence, check_tier
-from ._exceptions import ConfigError
-from ._restart import Restart, check_restart
+from ._exceptions import ConfigError, public
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
     from ._context import Context
+    from ._restart import Restart
 
 __all__ = ["Driver", "DriverHandle", "Requirement"]
 
@@ -28,6 +27,7 @@ T_co = TypeVar("T_co", covariant=True)
 HOOKS = ("initialize", "autostart", "reload", "stop")
 
 
+@public
 class Driver:
     """Base class for a driver written as a class.
 
@@ -99,6 +99,7 @@ class Driver:
         return f"<{type(self).__qualname__} driver {self.name!r}>"
 
 
+@public
 class DriverHandle(Generic[T_co]):
     """What ``@runtime.driver`` returns: names the driver, types its value.
 
@@ -140,25 +141,72 @@ Requirement: TypeAlias = "str | DriverHandle[Any] | type[Driver] | Driver"
 GeneratorFunction: TypeAlias = "Callable[[Context], AsyncIterator[Any]]"
 
 
-@dataclass(frozen=True, slots=True)
 class Spec:
-    """One declared driver, as given (tier may still be ``None``)."""
+    """One declared driver, as given (tier may still be ``None``).
 
-    name: str
-    tier: int | None
-    requires: tuple[Requirement, ...]
-    after: tuple[Requirement, ...]
-    optional: bool
-    start_timeout: float | None
-    stop_timeout: float | None
-    restart: Restart | None
-    # exactly one of the two:
-    function: GeneratorFunction | None
-    instance: Driver | None
-    # which optional hooks a Driver overrides; a phase not run is absent
-    has_autostart: bool
-    has_reload: bool
-    has_stop: bool
+    A plain class, not a dataclass: a daemon imports this module at start-up,
+    and a frozen dataclass with slots costs a millisecond to define.
+    """
+
+    __slots__ = (
+        "after",
+        "function",
+        "has_autostart",
+        "has_reload",
+        "has_stop",
+        "instance",
+        "name",
+        "optional",
+        "requires",
+        "restart",
+        "start_timeout",
+        "stop_timeout",
+        "tier",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        tier: int | None,
+        requires: tuple[Requirement, ...],
+        after: tuple[Requirement, ...],
+        optional: bool,
+        start_timeout: float | None,
+        stop_timeout: float | None,
+        restart: Restart | None,
+        function: GeneratorFunction | None,
+        instance: Driver | None,
+        has_autostart: bool,
+        has_reload: bool,
+        has_stop: bool,
+    ) -> None:
+        self.name = name
+        self.tier = tier
+        self.requires = requires
+        self.after = after
+        self.optional = optional
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.restart = restart
+        # exactly one of the two:
+        self.function = function
+        self.instance = instance
+        # which optional hooks a Driver overrides; a phase not run is absent
+        self.has_autostart = has_autostart
+        self.has_reload = has_reload
+        self.has_stop = has_stop
+
+    def __repr__(self) -> str:
+        return f"<Spec of driver {self.name!r}>"
+
+
+def _restart(value: object, name: str) -> Restart | None:
+    if value is None:  # the usual case, which needs nothing imported
+        return None
+    from ._restart import check_restart
+
+    return check_restart(value, name)
 
 
 def check_requirements(value: object, name: str, what: str) -> tuple[Requirement, ...]:
@@ -206,7 +254,7 @@ def _declared(
         "optional": check_bool(optional, f"driver {name!r} has optional"),
         "start_timeout": _timeout(start_timeout, name, "start_timeout"),
         "stop_timeout": _timeout(stop_timeout, name, "stop_timeout"),
-        "restart": check_restart(restart, name),
+        "restart": _restart(restart, name),
     }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -19,13 +19,28 @@ __all__ = [
     "TieredError",
     "UsageError",
     "describe",
+    "public",
 ]
 
+T = TypeVar("T")
 
+
+def public(obj: T) -> T:
+    """Mark a public name: reprs and tracebacks say ``tiered.X``, as trio's do.
+
+    Set where the name is defined, so it holds before anybody touched
+    ``tiered.X`` (whose lookup is lazy: tiered/__init__.py).
+    """
+    obj.__module__ = "tiered"
+    return obj
+
+
+@public
 class TieredError(Exception):
     """Base class of every error tiered raises."""
 
 
+@public
 class ConfigError(TieredError, ValueError):
     """Raised when the declared drivers do not form a valid plan.
 
@@ -35,6 +50,7 @@ class ConfigError(TieredError, ValueError):
     """
 
 
+@public
 class DependencyError(TieredError, LookupError):
     """Raised when a driver value is looked up that may not or cannot be had.
 
@@ -45,6 +61,7 @@ class DependencyError(TieredError, LookupError):
     """
 
 
+@public
 class UsageError(TieredError, RuntimeError):
     """Raised when tiered's API is used in the wrong state or order.
 
@@ -54,10 +71,12 @@ class UsageError(TieredError, RuntimeError):
     """
 
 
+@public
 class DriverTimeout(TieredError, TimeoutError):
     """Raised when a driver hook did not finish within its timeout."""
 
 
+@public
 @dataclass(frozen=True, slots=True)
 class Failure:
     """One driver's failure, as :class:`StartupError` and :class:`ShutdownError` hold it.
@@ -128,6 +147,7 @@ class _FailureGroup(ExceptionGroup[Exception], TieredError):
         return type(self)(self.message, excs, failures)
 
 
+@public
 class StartupError(_FailureGroup):
     """Raised when a required driver failed, so the run did not start.
 
@@ -147,6 +167,7 @@ class StartupError(_FailureGroup):
     """
 
 
+@public
 class ShutdownError(_FailureGroup):
     """Raised after every driver was stopped, when some of them failed.
 
@@ -157,6 +178,7 @@ class ShutdownError(_FailureGroup):
     """
 
 
+@public
 class Skip(Exception):
     """Raised by a driver hook to skip the driver instead of failing.
 

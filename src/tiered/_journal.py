@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, public
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,6 +36,7 @@ EventKind = Literal[
 ]
 
 
+@public
 @dataclass(frozen=True, slots=True)
 class RunEvent:
     """One thing that happened in a run, as ``run.listen()`` callbacks get it.

@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ._driver import Driver, DriverHandle, Requirement, Spec
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, public
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["Plan", "PlannedDriver", "did_you_mean"]
 
 
+@public
 @dataclass(frozen=True, slots=True)
 class PlannedDriver:
     """One driver of a :class:`Plan`: its tier and requirements resolved.
@@ -55,6 +56,7 @@ class PlannedDriver:
     restart: Restart | None = None
 
 
+@public
 @dataclass(frozen=True, slots=True)
 class Plan:
     """A validated runtime: what :meth:`Runtime.check` returns.

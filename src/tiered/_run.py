@@ -25,9 +25,9 @@ from ._exceptions import (
     DependencyError,
     ShutdownError,
     UsageError,
+    public,
 )
 from ._plan import did_you_mean
-from ._snapshot import build_report
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -52,6 +52,7 @@ D = TypeVar("D", bound=Driver)
 _MAX_INTERRUPTS = 100
 
 
+@public
 class Run:
     """One start-to-stop life of a runtime; made by :meth:`Runtime.run`.
 
@@ -128,6 +129,11 @@ class Run:
             return False
         return not (core.state == "stopped" and core.ready_at is None)
 
+    @property
+    def ready_at(self) -> float | None:
+        """When every driver was up, in seconds since the run began (None before)."""
+        return self._core.ready_at
+
     def statuses(self) -> dict[str, str]:
         """Every driver's status, by name, in start order: cheaper than :attr:`report`.
 
@@ -140,6 +146,8 @@ class Run:
     @property
     def report(self) -> Report:
         """What happened so far: a fresh snapshot at every access."""
+        from ._snapshot import build_report  # only who reads a report pays for it
+
         return build_report(self._core)
 
     def listen(self, callback: Callable[[RunEvent], object]) -> Callable[[], None]:

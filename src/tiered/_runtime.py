@@ -14,7 +14,7 @@ from ._driver import (
     spec_from_function,
     spec_from_instance,
 )
-from ._exceptions import ConfigError, UsageError
+from ._exceptions import ConfigError, UsageError, public
 from ._plan import Plan, build_plan
 from ._run import Run
 
@@ -60,6 +60,7 @@ def _check_limit(value: object) -> int | None:
     return value
 
 
+@public
 class Runtime:
     """The drivers of one daemon, declared before it runs.
 

@@ -20,7 +20,7 @@ import anyio
 
 from ._checks import check_seconds
 from ._control import Control, watch_signals
-from ._exceptions import ConfigError, ShutdownError, StartupError, UsageError
+from ._exceptions import ConfigError, ShutdownError, StartupError, UsageError, public
 from ._notify import Notifier, watchdog_interval
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+@public
 async def aserve(
     runtime: Runtime,
     *,
@@ -136,7 +137,7 @@ async def _serving(
     # READY=1 after its STOPPING=1
     if ctl.phase == "starting":
         ctl.set_phase("running")
-        notify.ready(status=_summary(run.report))
+        notify.ready(status=_summary(run))
         interval = watchdog_interval()
         if interval is not None and notify.enabled:
             tg.start_soon(_watchdog, notify, interval)
@@ -169,7 +170,7 @@ class _Notifications:
         elif kind in ("failure", "restart", "gave-up") and event.detail:
             notify.status(event.detail)
         elif kind == "state" and event.value == "running" and self.ctl.running():
-            notify.status("running again: " + _summary(self.run.report))
+            notify.status("running again: " + _summary(self.run))
 
 
 class _StatusWriter:
@@ -228,9 +229,10 @@ async def _watchdog(notify: Notifier, interval: float) -> None:
         await anyio.sleep(interval)
 
 
-def _summary(report: Report) -> str:
-    running = sum(1 for r in report.drivers if r.status == "running")
-    up = f" in {report.ready_at:.3f}s" if report.ready_at is not None else ""
+def _summary(run: Run) -> str:
+    running = sum(1 for status in run.statuses().values() if status == "running")
+    ready_at = run.ready_at
+    up = f" in {ready_at:.3f}s" if ready_at is not None else ""
     return f"{running} driver(s) running{up}"
 
 
@@ -273,6 +275,7 @@ def _refuse_a_running_loop() -> None:
         raise UsageError(msg)
 
 
+@public
 def serve(
     runtime: Runtime,
     *,
