@@ -253,3 +253,20 @@ def test_a_crash_without_restart_stops_the_daemon_and_says_why(backend: str) -> 
         "driver 'b' (tier 1), phase background: ConnectionError" in line
         for line in d.stderr
     ), d.output()
+
+
+@backends
+@pytest.mark.parametrize("schedule", ["tiers", "dependencies"])
+def test_run_takes_the_schedule_from_the_command_line(
+    backend: str, schedule: str, tmp_path: Path
+) -> None:
+    """tiered run --schedule S runs with that schedule: the report says so."""
+    report = tmp_path / "report.json"
+    extra = ("--schedule", schedule, "--report", str(report))
+    with Daemon(run(backend, *extra)) as d:
+        d.wait_for("stderr", UP)
+        d.signal(signal.SIGTERM)
+        assert d.wait() == 0, d.output()
+    data = json.loads(report.read_text())
+    assert data["schedule"] == schedule
+    assert [r["status"] for r in data["drivers"]] == ["stopped"] * 3
