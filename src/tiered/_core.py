@@ -62,7 +62,10 @@ class _Budget:
             "stops still running short",
             self.core.name,
         )
-        self.core.cut_short("the shutdown took its whole shutdown_timeout")
+        self.core.cut_short(
+            f"cut short: the shutdown took its whole shutdown_timeout of "
+            f"{self.core.shutdown_timeout:g}s"
+        )
 
 
 class Core:
@@ -113,6 +116,7 @@ class Core:
         self.failed = False  # a required driver failed after start-up: not live
         self.stopping = False
         self.cut = False
+        self.cut_why = ""  # what cut the stop short, for its DriverTimeouts
         self.interrupt: BaseException | None = None
         self.start_job: Start | None = None
         self.gave_up: Slot | None = None  # the driver the supervisor gave up on
@@ -190,7 +194,8 @@ class Core:
             self.run_failures.append(failure)
         if not self.failed:
             self.failed = True
-            self.journal.state(self.state)  # live changed
+            # the state is the same, but live is not: the status file follows
+            self.journal.emit("state", value=self.state, detail="failed")
         if self.state in ("running", "restarting"):
             if self.body_scope is not None:
                 self.body_scope.cancel()
@@ -202,6 +207,7 @@ class Core:
         if self.cut:
             return
         self.cut = True
+        self.cut_why = why
         now = self.clock()
         for slot in self.order:
             if slot.phase == "stop":

@@ -311,7 +311,7 @@ def _stopped(slot: Slot, ok: bool) -> None:
 
 def _stop_timeout(slot: Slot) -> DriverTimeout:
     if slot.core.cut:
-        return DriverTimeout(f"{slot.label()}: stop was cut short on request")
+        return DriverTimeout(f"{slot.label()}: stop was {slot.core.cut_why}")
     return slot.core.timeout_error(slot, "stop")
 
 

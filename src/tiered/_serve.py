@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import anyio
 
-from ._checks import check_seconds
 from ._control import Control, watch_signals
 from ._exceptions import ConfigError, ShutdownError, StartupError, UsageError, public
 from ._notify import Notifier, watchdog_interval
@@ -84,8 +83,10 @@ async def aserve(
         ShutdownError: the run failed after start-up (a required driver
             failed, or a restart gave up), or some driver failed to stop.
     """
-    seconds = check_seconds(drain, f"serve(drain={drain!r})", zero=True)
-    if seconds is None or math.isinf(seconds):
+    seconds = (
+        drain if isinstance(drain, int | float) and not isinstance(drain, bool) else -1
+    )
+    if not 0 <= seconds < math.inf:
         msg = f"serve(drain={drain!r}): the drain is a finite number of seconds >= 0"
         raise ConfigError(msg)
     notify = notifier if notifier is not None else Notifier.from_environ()
@@ -157,6 +158,7 @@ class _Notifications:
         self.run = run
         self.notify = notify
         self.ctl = ctl
+        self.state: str | None = None
 
     def __call__(self, event: RunEvent) -> None:
         kind = event.kind
@@ -169,8 +171,16 @@ class _Notifications:
             notify.extend_timeout(float(event.value or 0))
         elif kind in ("failure", "restart", "gave-up") and event.detail:
             notify.status(event.detail)
-        elif kind == "state" and event.value == "running" and self.ctl.running():
-            notify.status("running again: " + _summary(self.run))
+        elif kind == "state":
+            # back from "restarting" (not the same state told again: the
+            # run failing leaves it as it was)
+            before, self.state = self.state, str(event.value)
+            if (
+                before == "restarting"
+                and self.state == "running"
+                and self.ctl.running()
+            ):
+                notify.status("running again: " + _summary(self.run))
 
 
 class _StatusWriter:
