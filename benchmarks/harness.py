@@ -18,20 +18,30 @@ import gc
 import importlib.util
 import random
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import Coroutine, Sequence
 
 BEGIN = "begin"
 READY = "ready"
 STOP = "stop"
 
-Trace = list[tuple[int, str]]
-"""(tier, event) in the order drivers reached them; only in verification runs."""
+Trace = list[tuple[int, int, str]]
+"""(tier, index in the tier, event) in the order drivers reached them.
+
+Only verification runs record one.
+"""
+
+Ref = tuple[int, int]
+"""A driver of a plan: (tier, index in the tier)."""
+
+Requires = tuple[tuple[tuple[Ref, ...], ...], ...]
+"""Per tier, per driver, the drivers it requires (all in lower tiers)."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +69,16 @@ BACKENDS: dict[str, Backend] = {
 class Plan:
     """Tiers of drivers; each number is what one driver sleeps while starting.
 
-    ``trace``, when set, makes every driver record its events in it, so a
-    verification run can check the order a subject really kept.
+    ``requires``, when not empty, holds every driver's requirements (see
+    ``dag.py``); a subject that can declare them does, the others keep the
+    tiers, which keep every requirement too.  ``trace``, when set, makes
+    every driver record its events in it, so a verification run can check
+    the order a subject really kept.
     """
 
     tiers: tuple[tuple[float, ...], ...]
     trace: Trace | None = field(default=None, compare=False)
+    requires: Requires = ()
 
     @property
     def drivers(self) -> int:
@@ -76,13 +90,22 @@ class Plan:
         """The least start-up any tiered schedule can take: per tier, the slowest."""
         return sum(max(t, default=0.0) for t in self.tiers)
 
+    def requirements(self, tier: int, index: int) -> tuple[Ref, ...]:
+        """What one driver requires: nothing in a plan without requirements."""
+        return self.requires[tier][index] if self.requires else ()
+
     def flattened(self) -> Plan:
-        """The same drivers, all in one tier."""
+        """The same drivers, all in one tier (and so without requirements)."""
         return Plan((tuple(d for t in self.tiers for d in t),), self.trace)
 
     def traced(self) -> Plan:
         """The same plan with an empty trace to record into."""
-        return Plan(self.tiers, [])
+        return Plan(self.tiers, [], self.requires)
+
+
+def driver_name(tier: int, index: int) -> str:
+    """What every subject calls a plan's driver."""
+    return f"t{tier}d{index}"
 
 
 def noop_plan(drivers: int, tiers: int) -> Plan:
@@ -246,8 +269,8 @@ def check_trace(plan: Plan, trace: Trace) -> dict[str, Any]:
     """
     counts = [len(t) for t in plan.tiers]
     seen: dict[tuple[int, str], list[int]] = {}
-    for index, (tier, event) in enumerate(trace):
-        seen.setdefault((tier, event), []).append(index)
+    for at, (tier, _, event) in enumerate(trace):
+        seen.setdefault((tier, event), []).append(at)
     complete = all(
         len(seen.get((t, e), [])) == n
         for t, n in enumerate(counts)
@@ -266,9 +289,15 @@ def check_trace(plan: Plan, trace: Trace) -> dict[str, Any]:
     return {"complete": complete, "tiers_in_order": in_order, "concurrent": concurrent}
 
 
-def verify(subject: Subject, backend: Backend, plan: Plan) -> dict[str, Any]:
+Check = Callable[[Plan, Trace], dict[str, Any]]
+"""What a traced run shows: :func:`check_trace`, or ``dag.check_order``."""
+
+
+def verify(
+    subject: Subject, backend: Backend, plan: Plan, check: Check | None = None
+) -> dict[str, Any]:
     """Run a subject once on a traced copy of ``plan`` and check its order."""
     traced = plan.traced()
     run_once(Case(subject.key, subject, traced), backend)
     assert traced.trace is not None
-    return check_trace(traced, traced.trace)
+    return (check or check_trace)(traced, traced.trace)

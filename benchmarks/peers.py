@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import aiomisc
 import facet
 from dependency_injector import containers, providers
-from harness import BEGIN, READY, STOP, Plan, Subject, Timing
+from harness import BEGIN, READY, STOP, Plan, Subject, Timing, driver_name
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -38,11 +38,13 @@ class FacetService(facet.AsyncioServiceMixin):  # type: ignore[misc]  # facet sh
     def __init__(
         self,
         tier: int = 0,
+        index: int = 0,
         delay: float = 0.0,
         trace: Trace | None = None,
         groups: list[list[FacetService]] | None = None,
     ) -> None:
         self.tier = tier
+        self.index = index
         self.delay = delay
         self.trace = trace
         self.groups = groups or []
@@ -55,22 +57,22 @@ class FacetService(facet.AsyncioServiceMixin):  # type: ignore[misc]  # facet sh
     async def start(self) -> None:
         """The driver's start: sleep the plan's seconds."""
         if self.trace is not None:
-            self.trace.append((self.tier, BEGIN))
+            self.trace.append((self.tier, self.index, BEGIN))
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.trace is not None:
-            self.trace.append((self.tier, READY))
+            self.trace.append((self.tier, self.index, READY))
 
     async def stop(self) -> None:
         """The driver's stop: nothing."""
         if self.trace is not None and not self.groups:
-            self.trace.append((self.tier, STOP))
+            self.trace.append((self.tier, self.index, STOP))
 
 
 async def run_facet(plan: Plan) -> Timing:
     """``async with root``: root depends on one group of services per tier."""
     groups = [
-        [FacetService(t, delay, plan.trace) for delay in delays]
+        [FacetService(t, i, delay, plan.trace) for i, delay in enumerate(delays)]
         for t, delays in enumerate(plan.tiers)
     ]
     root = FacetService(groups=groups)
@@ -88,22 +90,23 @@ class AiomiscDriver(aiomisc.Service):
     """An aiomisc service standing for one driver."""
 
     tier: int
+    index: int
     delay: float
     trace: Trace | None
 
     async def start(self) -> None:
         """The driver's start: sleep the plan's seconds."""
         if self.trace is not None:
-            self.trace.append((self.tier, BEGIN))
+            self.trace.append((self.tier, self.index, BEGIN))
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.trace is not None:
-            self.trace.append((self.tier, READY))
+            self.trace.append((self.tier, self.index, READY))
 
     async def stop(self, exception: Exception | None = None) -> None:
         """The driver's stop: nothing."""
         if self.trace is not None:
-            self.trace.append((self.tier, STOP))
+            self.trace.append((self.tier, self.index, STOP))
 
 
 async def run_aiomisc(plan: Plan) -> Timing:
@@ -114,7 +117,10 @@ async def run_aiomisc(plan: Plan) -> Timing:
     another (each starts its services concurrently and returns when all have).
     """
     tiers = [
-        [AiomiscDriver(tier=t, delay=delay, trace=plan.trace) for delay in delays]
+        [
+            AiomiscDriver(tier=t, index=i, delay=delay, trace=plan.trace)
+            for i, delay in enumerate(delays)
+        ]
         for t, delays in enumerate(plan.tiers)
     ]
     t0 = perf_counter()
@@ -133,17 +139,17 @@ async def run_aiomisc(plan: Plan) -> Timing:
 
 
 async def _di_driver(
-    tier: int, delay: float, trace: Trace | None
+    tier: int, index: int, delay: float, trace: Trace | None
 ) -> AsyncIterator[None]:
     if trace is not None:
-        trace.append((tier, BEGIN))
+        trace.append((tier, index, BEGIN))
     if delay:
         await asyncio.sleep(delay)
     if trace is not None:
-        trace.append((tier, READY))
+        trace.append((tier, index, READY))
     yield None
     if trace is not None:
-        trace.append((tier, STOP))
+        trace.append((tier, index, STOP))
 
 
 def di_containers(plan: Plan) -> list[containers.DynamicContainer]:
@@ -153,7 +159,9 @@ def di_containers(plan: Plan) -> list[containers.DynamicContainer]:
         container = containers.DynamicContainer()
         container.set_providers(
             **{
-                f"t{t}d{i}": providers.Resource(_di_driver, t, delay, plan.trace)
+                driver_name(t, i): providers.Resource(
+                    _di_driver, t, i, delay, plan.trace
+                )
                 for i, delay in enumerate(delays)
             }
         )

@@ -5,7 +5,9 @@ and peers; 2. start-up latency of drivers that sleep, against the bound and
 the same sleeps by hand; 3. scaling from 100 to 100k drivers, time and memory;
 4. the peers (facet, aiomisc, dependency-injector, AsyncExitStack) take part
 in 1 and 2; 5. import time; 6. exec to READY: daemons as processes, from the
-spawn to READY=1 on a notify socket.  Writes ``latest.json`` and ``latest.md`` to
+spawn to READY=1 on a notify socket; 7. a seeded DAG of drivers that sleep,
+under tiered's two schedules and by hand (workload 1 runs tiered's
+dependency schedule too).  Writes ``latest.json`` and ``latest.md`` to
 ``--out`` (default ``benchmarks/results``) and prints the Markdown.
 
     python benchmarks/run.py [--quick] [--rounds N] [--only WORKLOAD ...]
@@ -22,13 +24,24 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import exec_ready
+import goals
+import importtime
+import latency
+import overhead
 import render
+import scaling
 import workloads
 from harness import BACKENDS
 
-WORKLOADS = ("overhead", "latency", "scaling", "importtime", "exec")
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from harness import Backend
+
+WORKLOADS = ("overhead", "latency", "scaling", "importtime", "exec", "dag")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -56,7 +69,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         choices=WORKLOADS,
         metavar="WORKLOAD",
         help=f"run only these workloads ({', '.join(WORKLOADS)}); "
-        "the peers are part of overhead and latency",
+        "the peers are part of overhead and latency, and overhead runs the "
+        "dependency schedule too",
     )
     parser.add_argument(
         "--backends",
@@ -109,51 +123,15 @@ def main(argv: list[str] | None = None) -> int:
                 "backends": sorted(s.backends),
                 "tiers": s.tiers,
             }
-            for s in workloads.ALL_SUBJECTS
+            for s in (*workloads.ALL_SUBJECTS, *workloads.DAG_SUBJECTS)
         },
     }
     progress("verifying how each subject keeps the tiers")
     data["verification"] = workloads.verification(settings, backends)
-    results: dict[str, Any] = {}
-    if "overhead" in chosen:
-        progress(
-            f"overhead: {settings.overhead_drivers:,} drivers, tiered also at INFO"
-        )
-        results["overhead"] = workloads.overhead(
-            settings.overhead_drivers,
-            settings.overhead_tiers,
-            settings.rounds,
-            backends,
-            progress,
-            info_log_rounds=settings.info_log_rounds,
-        )
-        progress(f"overhead: {settings.small_drivers:,} drivers, every peer")
-        results["overhead_small"] = workloads.overhead(
-            settings.small_drivers,
-            settings.small_tiers,
-            settings.rounds,
-            backends,
-            progress,
-        )
-    if "latency" in chosen:
-        progress("latency")
-        results["latency"] = workloads.latency(settings, backends, progress)
-    if "scaling" in chosen:
-        progress("scaling")
-        results["scaling"] = workloads.scaling(settings, backends, progress)
-    if "importtime" in chosen:
-        progress("import time")
-        results["importtime"] = workloads.importtime(
-            settings.import_runs, settings.import_profiles, progress
-        )
-    if "exec" in chosen:
-        progress(
-            f"exec to READY: {settings.exec_drivers} drivers in "
-            f"{settings.exec_tiers} tiers, one process a run"
-        )
-        results["exec"] = workloads.exec_ready(settings, backends, progress)
-    data["workloads"] = results
-    data["goals"] = render.goals(results)
+    progress("verifying how each subject keeps the requirements of a DAG")
+    data["dag_verification"] = workloads.dag_verification(settings, backends)
+    data["workloads"] = run_workloads(settings, chosen, backends, progress)
+    data["goals"] = goals.goals(data["workloads"])
     data["machine"]["load_average_at_end"] = list(os.getloadavg())
     data["machine"]["duration_s"] = time.perf_counter() - began
 
@@ -169,6 +147,60 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"updated the benchmarks excerpt in {readme}")
     print(text)
     return 0
+
+
+def run_workloads(
+    settings: workloads.Settings,
+    chosen: list[str],
+    backends: list[Backend],
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """Run the chosen workloads in their order; their results by name."""
+    results: dict[str, Any] = {}
+    if "overhead" in chosen:
+        progress(
+            f"overhead: {settings.overhead_drivers:,} drivers, tiered also at INFO"
+        )
+        results["overhead"] = overhead.overhead(
+            settings.overhead_drivers,
+            settings.overhead_tiers,
+            settings.rounds,
+            backends,
+            progress,
+            info_log_rounds=settings.info_log_rounds,
+        )
+        progress(f"overhead: {settings.small_drivers:,} drivers, every peer")
+        results["overhead_small"] = overhead.overhead(
+            settings.small_drivers,
+            settings.small_tiers,
+            settings.rounds,
+            backends,
+            progress,
+        )
+    if "latency" in chosen:
+        progress("latency")
+        results["latency"] = latency.latency(settings, backends, progress)
+    if "scaling" in chosen:
+        progress("scaling")
+        results["scaling"] = scaling.scaling(settings, backends, progress)
+    if "importtime" in chosen:
+        progress("import time")
+        results["importtime"] = importtime.importtime(
+            settings.import_runs, settings.import_profiles, progress
+        )
+    if "exec" in chosen:
+        progress(
+            f"exec to READY: {settings.exec_drivers} drivers in "
+            f"{settings.exec_tiers} tiers, one process a run"
+        )
+        results["exec"] = exec_ready.exec_ready(settings, backends, progress)
+    if "dag" in chosen:
+        progress(
+            f"dag: {settings.latency_drivers} drivers in {settings.latency_tiers} "
+            "tiers with requirements, two schedules and by hand"
+        )
+        results["dag"] = latency.dag_startup(settings, backends, progress)
+    return results
 
 
 if __name__ == "__main__":

@@ -13,19 +13,18 @@ import asyncio
 import gc
 import logging
 import os
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from time import perf_counter
 from typing import TYPE_CHECKING
 
 import anyio
-from harness import BEGIN, READY, STOP, Plan, Subject, Timing
+from harness import BEGIN, READY, STOP, Plan, Subject, Timing, driver_name
 
 import tiered
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
-
-    from harness import Trace
+    from harness import Ref, Trace
 
 ALL = frozenset({"asyncio", "uvloop", "trio"})
 
@@ -33,54 +32,69 @@ ALL = frozenset({"asyncio", "uvloop", "trio"})
 # -- tiered ----------------------------------------------------------------------
 
 
+DriverFunction = Callable[[tiered.Context], AsyncIterator[None]]
+Declaration = tuple[str, int, tuple[str, ...], DriverFunction]
+"""(name, tier, names it requires, function) of one driver."""
+
+
 def tiered_driver(
-    tier: int, delay: float, trace: Trace | None
-) -> Callable[[tiered.Context], AsyncIterator[None]]:
+    tier: int, index: int, delay: float, trace: Trace | None
+) -> DriverFunction:
     """One generator driver: sleeps ``delay`` while it initializes."""
 
     async def driver(ctx: tiered.Context) -> AsyncIterator[None]:
         if trace is not None:
-            trace.append((tier, BEGIN))
+            trace.append((tier, index, BEGIN))
         if delay:
             await anyio.sleep(delay)
         if trace is not None:
-            trace.append((tier, READY))
+            trace.append((tier, index, READY))
         yield None
         if trace is not None:
-            trace.append((tier, STOP))
+            trace.append((tier, index, STOP))
 
     return driver
 
 
-def tiered_functions(
-    plan: Plan,
-) -> list[tuple[str, int, Callable[[tiered.Context], AsyncIterator[None]]]]:
-    """(name, tier, function) of every driver: the user's code, not tiered's."""
+def tiered_functions(plan: Plan) -> list[Declaration]:
+    """Every driver's declaration; the functions are the user's code, not tiered's."""
     return [
-        (f"t{t}d{i}", t, tiered_driver(t, delay, plan.trace))
+        (
+            driver_name(t, i),
+            t,
+            tuple(driver_name(*r) for r in plan.requirements(t, i)),
+            tiered_driver(t, i, delay, plan.trace),
+        )
         for t, delays in enumerate(plan.tiers)
         for i, delay in enumerate(delays)
     ]
 
 
-def tiered_runtime(
-    functions: list[tuple[str, int, Callable[[tiered.Context], AsyncIterator[None]]]],
-) -> tiered.Runtime:
-    """Declare the drivers, with explicit tiers and the default timeouts."""
+def tiered_runtime(functions: list[Declaration]) -> tiered.Runtime:
+    """Declare the drivers, explicit tiers, the plan's requirements, default timeouts."""
     rt = tiered.Runtime("bench")
-    for name, tier, fn in functions:
-        rt.driver(name=name, tier=tier)(fn)
+    for name, tier, requires, fn in functions:
+        rt.driver(name=name, tier=tier, requires=requires)(fn)
     return rt
+
+
+async def _run_tiered(plan: Plan, schedule: str) -> Timing:
+    rt = tiered_runtime(tiered_functions(plan))
+    t0 = perf_counter()
+    async with rt.run(schedule=schedule):
+        t1 = perf_counter()
+    t2 = perf_counter()
+    return Timing(t1 - t0, t2 - t1)
 
 
 async def run_tiered(plan: Plan) -> Timing:
     """``async with runtime.run()``: plan, start every tier, stop in reverse."""
-    rt = tiered_runtime(tiered_functions(plan))
-    t0 = perf_counter()
-    async with rt.run():
-        t1 = perf_counter()
-    t2 = perf_counter()
-    return Timing(t1 - t0, t2 - t1)
+    return await _run_tiered(plan, "tiers")
+
+
+async def run_tiered_dependencies(plan: Plan) -> Timing:
+    """``runtime.run(schedule="dependencies")``: each driver once its requirements are up."""
+    return await _run_tiered(plan, "dependencies")
 
 
 async def run_tiered_no_gc(plan: Plan) -> Timing:
@@ -138,18 +152,20 @@ async def run_tiered_info_log(plan: Plan) -> Timing:
 # -- the anyio floor: a task group per tier, by hand ----------------------------
 
 
-async def _anyio_start(tier: int, delay: float, trace: Trace | None) -> None:
+async def _anyio_start(
+    tier: int, index: int, delay: float, trace: Trace | None
+) -> None:
     if trace is not None:
-        trace.append((tier, BEGIN))
+        trace.append((tier, index, BEGIN))
     if delay:
         await anyio.sleep(delay)
     if trace is not None:
-        trace.append((tier, READY))
+        trace.append((tier, index, READY))
 
 
-async def _plain_stop(tier: int, trace: Trace | None) -> None:
+async def _plain_stop(tier: int, index: int, trace: Trace | None) -> None:
     if trace is not None:
-        trace.append((tier, STOP))
+        trace.append((tier, index, STOP))
 
 
 async def run_anyio_floor(plan: Plan) -> Timing:
@@ -158,13 +174,13 @@ async def run_anyio_floor(plan: Plan) -> Timing:
     t0 = perf_counter()
     for t, delays in enumerate(plan.tiers):
         async with anyio.create_task_group() as tg:
-            for delay in delays:
-                tg.start_soon(_anyio_start, t, delay, trace)
+            for i, delay in enumerate(delays):
+                tg.start_soon(_anyio_start, t, i, delay, trace)
     t1 = perf_counter()
     for t in reversed(range(len(plan.tiers))):
         async with anyio.create_task_group() as tg:
-            for _ in plan.tiers[t]:
-                tg.start_soon(_plain_stop, t, trace)
+            for i in range(len(plan.tiers[t])):
+                tg.start_soon(_plain_stop, t, i, trace)
     t2 = perf_counter()
     return Timing(t1 - t0, t2 - t1)
 
@@ -172,13 +188,15 @@ async def run_anyio_floor(plan: Plan) -> Timing:
 # -- the native floor: asyncio.TaskGroup or a trio nursery per tier -------------
 
 
-async def _asyncio_start(tier: int, delay: float, trace: Trace | None) -> None:
+async def _asyncio_start(
+    tier: int, index: int, delay: float, trace: Trace | None
+) -> None:
     if trace is not None:
-        trace.append((tier, BEGIN))
+        trace.append((tier, index, BEGIN))
     if delay:
         await asyncio.sleep(delay)
     if trace is not None:
-        trace.append((tier, READY))
+        trace.append((tier, index, READY))
 
 
 async def _native_asyncio(plan: Plan) -> Timing:
@@ -186,13 +204,13 @@ async def _native_asyncio(plan: Plan) -> Timing:
     t0 = perf_counter()
     for t, delays in enumerate(plan.tiers):
         async with asyncio.TaskGroup() as tg:
-            for delay in delays:
-                tg.create_task(_asyncio_start(t, delay, trace))
+            for i, delay in enumerate(delays):
+                tg.create_task(_asyncio_start(t, i, delay, trace))
     t1 = perf_counter()
     for t in reversed(range(len(plan.tiers))):
         async with asyncio.TaskGroup() as tg:
-            for _ in plan.tiers[t]:
-                tg.create_task(_plain_stop(t, trace))
+            for i in range(len(plan.tiers[t])):
+                tg.create_task(_plain_stop(t, i, trace))
     t2 = perf_counter()
     return Timing(t1 - t0, t2 - t1)
 
@@ -200,25 +218,25 @@ async def _native_asyncio(plan: Plan) -> Timing:
 async def _native_trio(plan: Plan) -> Timing:
     import trio
 
-    async def start(tier: int, delay: float) -> None:
+    async def start(tier: int, index: int, delay: float) -> None:
         if trace is not None:
-            trace.append((tier, BEGIN))
+            trace.append((tier, index, BEGIN))
         if delay:
             await trio.sleep(delay)
         if trace is not None:
-            trace.append((tier, READY))
+            trace.append((tier, index, READY))
 
     trace = plan.trace
     t0 = perf_counter()
     for t, delays in enumerate(plan.tiers):
         async with trio.open_nursery() as nursery:
-            for delay in delays:
-                nursery.start_soon(start, t, delay)
+            for i, delay in enumerate(delays):
+                nursery.start_soon(start, t, i, delay)
     t1 = perf_counter()
     for t in reversed(range(len(plan.tiers))):
         async with trio.open_nursery() as nursery:
-            for _ in plan.tiers[t]:
-                nursery.start_soon(_plain_stop, t, trace)
+            for i in range(len(plan.tiers[t])):
+                nursery.start_soon(_plain_stop, t, i, trace)
     t2 = perf_counter()
     return Timing(t1 - t0, t2 - t1)
 
@@ -232,30 +250,83 @@ async def run_native_floor(plan: Plan) -> Timing:
     return await _native_asyncio(plan)
 
 
+# -- the DAG by hand: one anyio task per driver, an event per driver ------------
+
+
+async def run_dag_by_hand(plan: Plan) -> Timing:
+    """One task per driver awaiting its requirements' events; stop in reverse.
+
+    To start, each driver's task awaits the ``anyio.Event`` of every driver
+    it requires, sleeps, then sets its own; to stop, each awaits the stop
+    event of every driver that requires it, then sets its own.  All of a
+    phase's tasks run in one task group, so a phase ends when its last
+    driver is done.  No timeouts, no rollback, no report.
+    """
+    trace = plan.trace
+    refs = [(t, i) for t, delays in enumerate(plan.tiers) for i in range(len(delays))]
+    up = {r: anyio.Event() for r in refs}
+    down = {r: anyio.Event() for r in refs}
+    dependents: dict[Ref, list[Ref]] = {r: [] for r in refs}
+    for r in refs:
+        for need in plan.requirements(*r):
+            dependents[need].append(r)
+
+    async def start(ref: Ref, delay: float) -> None:
+        for need in plan.requirements(*ref):
+            await up[need].wait()
+        if trace is not None:
+            trace.append((*ref, BEGIN))
+        if delay:
+            await anyio.sleep(delay)
+        if trace is not None:
+            trace.append((*ref, READY))
+        up[ref].set()
+
+    async def stop(ref: Ref) -> None:
+        for dependent in dependents[ref]:
+            await down[dependent].wait()
+        if trace is not None:
+            trace.append((*ref, STOP))
+        down[ref].set()
+
+    t0 = perf_counter()
+    async with anyio.create_task_group() as tg:
+        for t, i in refs:
+            tg.start_soon(start, (t, i), plan.tiers[t][i])
+    t1 = perf_counter()
+    async with anyio.create_task_group() as tg:
+        # spawned tier 0 first: the events, not the spawn order, keep the
+        # reverse order, so the order check sees them do it
+        for ref in refs:
+            tg.start_soon(stop, ref)
+    t2 = perf_counter()
+    return Timing(t1 - t0, t2 - t1)
+
+
 # -- contextlib.AsyncExitStack: one driver after another ------------------------
 
 
 @asynccontextmanager
 async def _exitstack_driver(
-    tier: int, delay: float, trace: Trace | None
+    tier: int, index: int, delay: float, trace: Trace | None
 ) -> AsyncIterator[None]:
     if trace is not None:
-        trace.append((tier, BEGIN))
+        trace.append((tier, index, BEGIN))
     if delay:
         await anyio.sleep(delay)
     if trace is not None:
-        trace.append((tier, READY))
+        trace.append((tier, index, READY))
     yield None
     if trace is not None:
-        trace.append((tier, STOP))
+        trace.append((tier, index, STOP))
 
 
 async def run_exitstack(plan: Plan) -> Timing:
     """Enter each driver in tier order, leave in reverse: a typical lifespan."""
     drivers = [
-        _exitstack_driver(t, delay, plan.trace)
+        _exitstack_driver(t, i, delay, plan.trace)
         for t, delays in enumerate(plan.tiers)
-        for delay in delays
+        for i, delay in enumerate(delays)
     ]
     t0 = perf_counter()
     async with AsyncExitStack() as stack:
@@ -272,6 +343,26 @@ TIERED = Subject(
     run_tiered,
     ALL,
     "`async with runtime.run()`; explicit tiers, default timeouts (90 s) on.",
+)
+TIERED_DEPENDENCIES = Subject(
+    "tiered_dependencies",
+    'tiered, schedule="dependencies"',
+    run_tiered_dependencies,
+    ALL,
+    '`runtime.run(schedule="dependencies")` on the same declarations as '
+    "tiered (explicit tiers, each driver's `requires`, default timeouts): a "
+    "driver begins once what it requires is up, and stops once what "
+    "requires it has stopped; no barrier between tiers.",
+)
+DAG_BY_HAND = Subject(
+    "dag_by_hand",
+    "the DAG by hand (anyio events)",
+    run_dag_by_hand,
+    ALL,
+    "By hand: one anyio task per driver in one task group, awaiting the "
+    "`anyio.Event` of each driver it requires, then sleeping, then setting "
+    "its own; to stop, one task per driver awaiting the stop events of the "
+    "drivers that require it. No timeouts, no rollback, no report.",
 )
 TIERED_NO_GC = Subject(
     "tiered_no_gc",

@@ -3,12 +3,15 @@
 No timing is asserted here (speed is shown by ``make bench``, never by a
 test): only that each workload, every subject and every peer ran, that the
 results have their shape, and that the values are sane, e.g. no start-up
-beats the bound, each subject kept the tiers it claims to keep, and every
-daemon process of workload 6 sent READY=1 and exited cleanly.
+beats the bound, each subject kept the tiers (or the requirements) it
+claims to keep, and every daemon process of workload 6 sent READY=1 and
+exited cleanly.  The DAG plans, their bounds and their order check are
+tested on plans and traces made by hand in tests/test_benchmark_dag.py.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -26,6 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("asyncio", "uvloop", "trio")
 ASYNCIO_ONLY = ("facet", "aiomisc", "dependency_injector")
 EVERYWHERE = ("tiered", "anyio_floor", "native_floor", "exitstack")
+# workload 1's tiered on the chain plan, on each of its schedules
+DEPENDENCY_CASES = ("tiered_requires", "tiered_dependencies")
+# workload 7's cases, and the subjects of its order check
+DAG_CASES = ("tiered_tiers", "tiered_dependencies", "dag_by_hand")
+DAG_SUBJECTS = ("tiered", "tiered_dependencies", "dag_by_hand")
 # workload 6: the daemons on each backend (the floor runs on none)
 EXEC_TIERED = ("tiered_cli", "tiered_serve")
 EXEC_DAEMONS = {
@@ -75,7 +83,17 @@ def positive(summary: dict[str, float]) -> bool:
     )
 
 
+def benchmark_module(name: str) -> ModuleType:
+    """A module of ``benchmarks/``, imported as run.py would."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
 def test_machine_and_settings_are_recorded(results: tuple[dict[str, Any], str]) -> None:
+    """The results say what machine, packages and backends produced them."""
     data, _ = results
     assert data["quick"] is True
     machine = data["machine"]
@@ -113,15 +131,23 @@ def test_every_subject_keeps_the_tiers(results: tuple[dict[str, Any], str]) -> N
 def test_overhead_runs_every_subject(
     results: tuple[dict[str, Any], str], workload: str
 ) -> None:
+    """Every subject ran, and both of tiered's schedules on the chain plan."""
     o = results[0]["workloads"][workload]
     assert o["skipped"] == {}  # at tiny size even dependency-injector runs
     # tiered with its logger at INFO runs beside workload 1 only
     info = ("tiered_info_log",) if workload == "overhead" else ()
     assert ("info_log" in o) is bool(info)
+    # both of tiered's schedules ran the chain plan: one requirement per
+    # driver above tier 0 (tiers are spread round-robin); the others none
+    chain = o["drivers"] - len(range(0, o["drivers"], o["tiers"]))
+    assert o["requirements"] == {
+        k: chain if k in DEPENDENCY_CASES else 0 for k in o["requirements"]
+    }
+    assert set(DEPENDENCY_CASES) <= set(o["requirements"])
     for backend in BACKENDS:
         entry = o["backends"][backend]
         expected = EVERYWHERE + (ASYNCIO_ONLY if backend != "trio" else ()) + info
-        assert set(entry["subjects"]) == set(expected), backend
+        assert set(entry["subjects"]) == {*expected, *DEPENDENCY_CASES}, backend
         assert ("info_log_vs_off" in entry) is bool(info)
         if info:
             assert entry["info_log_vs_off"]["ratio"] > 0
@@ -131,7 +157,13 @@ def test_overhead_runs_every_subject(
             for part in ("start", "stop", "total"):
                 assert positive(timing[part])
         assert set(entry["tiered_vs"]) == set(expected) - {"tiered", *info}
-        for r in entry["tiered_vs"].values():
+        assert set(entry["dependencies_vs"]) == {"tiered_requires", "tiered"}
+        ratios = [
+            *entry["tiered_vs"].values(),
+            *entry["dependencies_vs"].values(),
+            entry["requires_vs_tiered"],
+        ]
+        for r in ratios:
             assert r["ratio"] > 0
             assert r["rounds"] == 1
 
@@ -165,9 +197,72 @@ def test_no_start_up_beats_its_bound(results: tuple[dict[str, Any], str]) -> Non
         assert lat["backends"][backend]["tiered_vs_by_hand"]["ratio"] > 0
 
 
+def test_dag_start_up_beats_neither_bound(results: tuple[dict[str, Any], str]) -> None:
+    """Workload 7: no subject beats the critical path, tiers mode not the tier bound.
+
+    Every driver sleeps after what it requires is up, so no start-up is
+    shorter than the longest chain of sleeps; with the barrier, not shorter
+    than the sum of each tier's slowest.  uvloop's sleeps may end up to 1 ms
+    early each, as in the latency test.
+    """
+    d = results[0]["workloads"]["dag"]
+    assert d["drivers"] == results[0]["workloads"]["latency"]["drivers"]
+    assert d["tier_bound_s"] == results[0]["workloads"]["latency"]["bound_s"]
+    assert 0 < d["critical_path_s"] <= d["tier_bound_s"] < d["sum_of_sleeps_s"]
+    assert 1 <= d["critical_path_drivers"] <= d["tiers"]
+    assert 0 < d["requirements"] <= d["most_requires"] * d["drivers"]
+    for backend in BACKENDS:
+        slack = 0.001 if backend == "uvloop" else 0.0
+        entry = d["backends"][backend]
+        assert tuple(entry["subjects"]) == DAG_CASES, backend
+        for name, s in entry["subjects"].items():
+            assert s["runs"] == 1
+            assert positive(s["stop"])
+            startup = s["startup"]["min"]
+            critical = d["critical_path_s"] - slack * d["critical_path_drivers"]
+            assert startup >= critical, (backend, name, startup, critical)
+            if name == "tiered_tiers":
+                tier_bound = d["tier_bound_s"] - slack * d["tiers"]
+                assert startup >= tier_bound, (backend, startup, tier_bound)
+            assert s["vs_tier_bound"]["ratio"] == pytest.approx(
+                s["startup"]["median"] / d["tier_bound_s"]
+            )
+            assert s["vs_critical_path"]["ratio"] == pytest.approx(
+                s["startup"]["median"] / d["critical_path_s"]
+            )
+        assert set(entry["ratios"]) == {
+            "tiered_tiers_vs_tiered_dependencies",
+            "tiered_dependencies_vs_dag_by_hand",
+            "tiered_tiers_vs_dag_by_hand",
+        }
+        for r in entry["ratios"].values():
+            assert r["ratio"] > 0
+            assert r["rounds"] == 1
+
+
+def test_every_dag_subject_keeps_the_requirements(
+    results: tuple[dict[str, Any], str],
+) -> None:
+    """The traced DAG runs: requirements up first, stopped last; a barrier in tiers mode only."""
+    order = results[0]["dag_verification"]
+    assert order["requirements"] > 0
+    assert tuple(order["subjects"]) == DAG_SUBJECTS
+    for subject, by_backend in order["subjects"].items():
+        assert tuple(by_backend) == BACKENDS, subject
+        for backend, check in by_backend.items():
+            where = (subject, backend)
+            assert check["complete"], where
+            assert check["requirements_first"], where
+            assert check["dependents_first"], where
+            assert check["concurrent"], where
+            # the top tier's last driver requires nothing: only a barrier holds it
+            assert check["barrier"] is (subject == "tiered"), where
+
+
 def test_scaling_reports_time_and_memory_per_driver(
     results: tuple[dict[str, Any], str],
 ) -> None:
+    """Time per driver at each size, against the reference; memory per driver."""
     s = results[0]["workloads"]["scaling"]
     for backend in BACKENDS:
         sizes = s["backends"][backend]["sizes"]
@@ -189,6 +284,7 @@ def test_scaling_reports_time_and_memory_per_driver(
 
 
 def test_import_time_is_measured(results: tuple[dict[str, Any], str]) -> None:
+    """Wall times of the imports, and the -X importtime profile of tiered's."""
     i = results[0]["workloads"]["importtime"]
     for command in ("python", "anyio", "tiered"):
         assert positive(i["wall_s"][command])
@@ -200,15 +296,18 @@ def test_import_time_is_measured(results: tuple[dict[str, Any], str]) -> None:
     assert us["profiles"] == 1
     assert us["tiered_cumulative"] > 0
     assert us["anyio_alone_cumulative"] > 0
-    assert any(m.startswith("tiered.") for m in us["tiered_modules_self"])
-    # the top modules by cumulative time: `tiered` holds all of its own
+    # `import tiered` imports its own modules lazily (src/tiered/__init__.py):
+    # the package itself is always there, its modules only once used
+    own = us["tiered_modules_self"]
+    assert "tiered" in own
+    assert all(m == "tiered" or m.startswith("tiered.") for m in own)
+    # the top modules by cumulative time, heaviest first, each at its depth
     top = us["top_cumulative"]
     cumulative = [m["cumulative"] for m in top]
-    assert top[0]["module"] == "tiered"
-    assert top[0]["depth"] == 0
+    assert top[0]["depth"] == 0  # the heaviest holds what it imports
     assert cumulative == sorted(cumulative, reverse=True)
     assert all(0 <= m["self"] <= m["cumulative"] for m in top)
-    assert any(m["module"].startswith("tiered.") and m["depth"] == 1 for m in top)
+    assert all(m["depth"] == 0 for m in top if m["module"] == "tiered")
     # what tiered imports beyond anyio: tiered's modules, never anyio itself
     beyond = {m["module"] for m in us["beyond_anyio"]}
     assert "tiered" in beyond or any(m.startswith("tiered.") for m in beyond)
@@ -264,16 +363,6 @@ def test_exec_to_ready_runs_every_daemon(
             assert positive(r["per_round"])
 
 
-def processes_module() -> ModuleType:
-    """``benchmarks/processes.py``, imported as run.py would."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import processes
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return processes
-
-
 @pytest.mark.parametrize(
     ("code", "failure"),
     [
@@ -292,7 +381,8 @@ def processes_module() -> ModuleType:
 def test_a_failed_daemon_is_killed_and_counted(
     tmp_path: Path, code: str, failure: str
 ) -> None:
-    processes = processes_module()
+    """A daemon that fails gives no figure, says why, and is killed and reaped."""
+    processes = benchmark_module("processes")
     pidfile = tmp_path / "pid"
     daemon = processes.Daemon(
         "bad",
@@ -316,6 +406,7 @@ def test_a_failed_daemon_is_killed_and_counted(
 
 
 def test_every_goal_is_computed(results: tuple[dict[str, Any], str]) -> None:
+    """Every goal is measured by a full quick run, met or not, with its values."""
     goals = results[0]["goals"]
     assert [g["id"] for g in goals] == [
         "overhead",
@@ -325,6 +416,8 @@ def test_every_goal_is_computed(results: tuple[dict[str, Any], str]) -> None:
         "peers",
         "exec_ready",
         "import_time",
+        "dag",
+        "dependency_overhead",
     ]
     for g in goals:
         assert isinstance(g["met"], bool), g
@@ -332,13 +425,32 @@ def test_every_goal_is_computed(results: tuple[dict[str, Any], str]) -> None:
             assert all(math.isfinite(v) for v in g["values"].values())
         else:
             assert all(v > 0 for v in g["values"].values())
-    exec_ready = goals[-2]
+    by_id = {g["id"]: g for g in goals}
+    exec_ready = by_id["exec_ready"]
     assert len(exec_ready["values"]) == 2 * len(BACKENDS)  # tiered run and serve()
+    # the two goals of the dependency schedule: the ratios the sections show
+    workloads = results[0]["workloads"]
+    for key, workload, path, limit in (
+        ("dag", "dag", ("ratios", "tiered_dependencies_vs_dag_by_hand"), 1.05),
+        (
+            "dependency_overhead",
+            "overhead",
+            ("dependencies_vs", "tiered_requires"),
+            1.2,
+        ),
+    ):
+        figures = {
+            b: workloads[workload]["backends"][b][path[0]][path[1]]["ratio"]
+            for b in BACKENDS
+        }
+        assert by_id[key]["values"] == figures, key
+        assert by_id[key]["met"] is all(v <= limit for v in figures.values()), key
 
 
 def test_markdown_is_a_fragment_with_every_section(
     results: tuple[dict[str, Any], str],
 ) -> None:
+    """latest.md is a fragment (no top heading) with a section per workload."""
     data, text = results
     assert text.startswith("## ")
     assert not any(line.startswith("# ") for line in text.splitlines())
@@ -347,29 +459,35 @@ def test_markdown_is_a_fragment_with_every_section(
     assert "### 4. Peers" in text
     assert "### 5. Import time" in text
     assert "### 6. Exec to READY" in text
+    assert "### 7. Dependency schedule: a seeded DAG of" in text
+    assert "| tiers ÷ dependencies |" in text
+    assert "| dependencies ÷ by hand |" in text
+    assert "| tiered, dependencies ÷ tiers, the same requirements |" in text
     assert data["machine"]["cpu"] in text
 
 
 def test_only_and_backends_narrow_the_run(tmp_path: Path) -> None:
-    data = bench(tmp_path, "--only", "latency", "--backends", "trio")
-    assert list(data["workloads"]) == ["latency"]
-    assert list(data["workloads"]["latency"]["backends"]) == ["trio"]
+    """--only and --backends run just those; the other goals are not measured."""
+    data = bench(tmp_path, "--only", "latency", "dag", "--backends", "trio")
+    assert list(data["workloads"]) == ["latency", "dag"]
+    for workload in ("latency", "dag"):
+        assert list(data["workloads"][workload]["backends"]) == ["trio"]
     # the peers need asyncio: on trio alone only the others are verified
     assert set(data["verification"]) == set(EVERYWHERE)
+    for by_backend in data["dag_verification"]["subjects"].values():
+        assert list(by_backend) == ["trio"]
     met = {g["id"]: g["met"] for g in data["goals"]}
     assert met["overhead"] is None  # not measured
+    assert met["dependency_overhead"] is None  # workload 1's
     assert met["exec_ready"] is None
     assert met["import_time"] is None
     assert isinstance(met["latency"], bool)
+    assert isinstance(met["dag"], bool)
 
 
 def test_readme_shows_the_committed_results() -> None:
     """The README's excerpt is what benchmarks/run.py wrote from latest.json."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import render
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    render = benchmark_module("render")
     data = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
     readme = (ROOT / "README.md").read_text()
     expected = render.readme_summary(data)
