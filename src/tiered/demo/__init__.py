@@ -5,7 +5,10 @@ starts a small libvirt-like daemon with guests running as real processes,
 restarts it many times and counts the guests its hypervisor drivers kill
 because their storage pool was not active yet.  ``--mode flat`` puts every
 driver in one tier, as libvirtd loaded them before 2014; ``--mode tiered``
-uses the tiers of the RFC.  See ``docs/libvirt.md``.
+uses the tiers of the RFC; ``--mode dependencies`` declares the same and
+starts each driver as soon as what it requires is up.  ``--chaos`` then
+makes the storage backend fail while the guests run, with the storage
+driver supervised (``restart=``) and without.  See ``docs/libvirt.md``.
 
 It imports nothing but anyio, the standard library and tiered.
 """

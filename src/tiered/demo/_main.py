@@ -21,8 +21,10 @@ import anyio
 
 import tiered
 
-from ._drivers import Host, build_runtime
+from ._chaos import POLICY, ChaosStats, format_chaos, run_chaos
+from ._drivers import build_runtime
 from ._guests import DOMAINS, POOLS, Guests, prepare_state
+from ._host import MODES, Host
 from ._view import LiveView, Stats, format_table
 
 if TYPE_CHECKING:
@@ -30,12 +32,13 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import TextIO
 
-    from ._drivers import Mode
+    from ._host import Mode
 
 __all__ = ["main"]
 
 DEFAULT_RESTARTS = 20
 DEFAULT_SEED = 4  # libvirt's race is issue 4 of this project
+DEFAULT_FAILURES = 3
 
 
 class _Collector(logging.Handler):
@@ -62,26 +65,49 @@ def _parser() -> argparse.ArgumentParser:
             "Restarts the daemon with the guests running and counts the guests "
             "the hypervisor drivers kill because their pool is not active yet: "
             "libvirt's restart race, which tiers end. Without --mode: a tiered "
-            "start with its report, then the restarts in both modes."
+            "start with its report, then the restarts in all three modes. "
+            "--chaos then makes the storage backend fail while the guests run, "
+            "with and without supervision."
         ),
     )
     parser.add_argument(
         "--mode",
-        choices=("tiered", "flat"),
-        help="only this mode: tiered (the fix) or flat (every driver in one tier)",
+        choices=MODES,
+        help="only this mode: tiered (the fix), flat (every driver in one tier) "
+        "or dependencies (declared as in tiered, each driver as soon as what it "
+        "requires is up)",
     )
     parser.add_argument(
         "--restarts",
         type=_count,
         default=DEFAULT_RESTARTS,
         metavar="N",
-        help="daemon restarts per mode (default: %(default)s)",
+        help="daemon restarts per mode (default: %(default)s; with --chaos, 0 "
+        "skips them)",
+    )
+    parser.add_argument(
+        "--chaos",
+        action="store_true",
+        help="after the restarts: the Ceph monitors drop the storage driver "
+        "while the guests run, with restart= on storage and without (in tiered "
+        "mode, or in --mode dependencies)",
+    )
+    parser.add_argument(
+        "--failures",
+        type=_count,
+        default=DEFAULT_FAILURES,
+        metavar="N",
+        help="monitor connections lost in the supervised chaos run; more than "
+        f"{POLICY.max_restarts} within {POLICY.window:g} s make tiered give up "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--backend", choices=("asyncio", "uvloop", "trio"), default="asyncio"
     )
     parser.add_argument(
-        "--json", action="store_true", help="print one JSON line per mode, only that"
+        "--json",
+        action="store_true",
+        help="print one JSON line per mode (and per chaos run), only that",
     )
     parser.add_argument(
         "--svg",
@@ -126,6 +152,7 @@ class _Demo:
         self.out = out
         self.log = _Collector()
         self.svg: str | None = None
+        self.showed_live = False
         self.interrupted = False
 
     def say(self, text: str = "", end: str = "\n") -> None:
@@ -164,7 +191,7 @@ class _Demo:
 
     async def run(self) -> list[Stats]:
         args = self.args
-        modes: tuple[Mode, ...] = (args.mode,) if args.mode else ("tiered", "flat")
+        modes: tuple[Mode, ...] = (args.mode,) if args.mode else MODES
         hosts = {m: Host(self.state, args.seed, m) for m in modes}
         runtimes = {m: build_runtime(h) for m, h in hosts.items()}
         self.say(
@@ -179,17 +206,54 @@ class _Demo:
                 f"\nrestarting the daemon {args.restarts} times per mode with the "
                 "guests running (. no guest killed, x a guest killed):"
             )
-        for mode in modes:
+        for mode in modes if args.restarts or not args.chaos else ():
             stats = await self._restarts(runtimes[mode], hosts[mode])
             results.append(stats)
             if args.json:
                 print(json.dumps(stats.to_json()), file=self.out, flush=True)
-        if not args.json:
+        if results and not args.json:
             self.say()
             self.say(format_table(results))
             for stats in results:
                 self._why(stats)
+        if args.chaos:
+            await self._chaos()
         return results
+
+    async def _chaos(self) -> list[ChaosStats]:
+        """The chaos runs: supervised, then unsupervised for contrast."""
+        args = self.args
+        mode: Mode = args.mode or "tiered"
+        self.say(
+            f"\nchaos, {mode} mode: the Ceph monitors drop the storage driver's "
+            f"session {args.failures} time(s) while the guests run, with "
+            "restart= on storage; then once without it:"
+        )
+        columns = []
+        for supervised in (True, False):
+            stats = await run_chaos(
+                self.state,
+                args.seed,
+                mode,
+                self.guests,
+                supervised=supervised,
+                failures=args.failures,
+                drain_log=self.log.drain,
+            )
+            columns.append(stats)
+            if args.json:
+                print(json.dumps(stats.to_json()), file=self.out, flush=True)
+        self.say()
+        self.say(format_chaos(columns))
+        for stats in columns:
+            self.say(f"\n{stats.label} (from the daemon's log):")
+            if stats.outcome != "running":
+                self.say(f"  the run stopped: {stats.outcome}")
+            for note in stats.notes[:3]:
+                self.say(f"  {note}")
+            if len(stats.notes) > 3:
+                self.say(f"  ... and {len(stats.notes) - 3} more")
+        return columns
 
     def _why(self, stats: Stats) -> None:
         if not stats.notes:
@@ -226,12 +290,13 @@ class _Demo:
         self.say()
         self.say(report.to_text())
         self.svg = run.report.to_svg()
+        self.showed_live = True
         for line in self.log.drain():
             self.say(f"  log: {line}")
 
     async def _restarts(self, runtime: tiered.Runtime, host: Host) -> Stats:
         stats = Stats(host.mode, self.args.backend)
-        self.say(f"  {host.mode:<7} ", end="")
+        self.say(f"  {host.mode:<12} ", end="")
         for i in range(self.args.restarts):
             self.guests.ensure_running()  # guests killed last time come back
             host.begin(str(i))
@@ -257,7 +322,9 @@ class _Demo:
                 stats.unkeyed += 1
             stats.notes += [f"restart {i}: {m}" for m in self.log.drain()]
             self.say("x" if host.killed else ".", end="")
-            if self.args.mode is not None or host.mode == "flat":
+            if self.args.mode is not None or (
+                host.mode == "tiered" and not self.showed_live
+            ):
                 self.svg = report.to_svg()
         self.say()
         return stats
@@ -289,14 +356,18 @@ def _run_backend(backend: str, fn: Callable[[], Any]) -> Any:
     return anyio.run(fn, backend=backend)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo; return the exit status (0 done, 1 failed, 2 usage, 130 Ctrl-C).
-
-    Every guest it starts is killed before it returns, whatever happens.
-    """
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace | int:
+    """The parsed arguments, or the exit status of --help or a usage error."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
+        if args.chaos and args.mode == "flat":
+            # nothing is declared in flat mode: no dependents to restart with
+            # storage, so supervision would have nothing to show
+            parser.error(
+                "--chaos restarts storage with the drivers that require it, "
+                "and flat mode declares none: use --mode tiered or dependencies"
+            )
     except SystemExit as exc:  # --help, or a usage error (already printed)
         return exc.code if isinstance(exc.code, int) else 2
     if args.backend == "uvloop":
@@ -308,11 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+    return args
 
-    keep = args.state_dir is not None
-    state: Path = (
-        args.state_dir if keep else Path(tempfile.mkdtemp(prefix="tiered-demo-"))
-    )
+
+def _state_dir(args: argparse.Namespace) -> Path | None:
+    """The state directory, prepared (a temporary one unless --state-dir); None: unusable."""
+    state: Path = args.state_dir or Path(tempfile.mkdtemp(prefix="tiered-demo-"))
     try:
         state.mkdir(parents=True, exist_ok=True)
         prepare_state(state)
@@ -321,6 +393,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"tiered demo: cannot use {state} as state directory: {exc}",
             file=sys.stderr,
         )
+        return None
+    return state
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo; return the exit status (0 done, 1 failed, 2 usage, 130 Ctrl-C).
+
+    Every guest it starts is killed before it returns, whatever happens.
+    """
+    args = _arguments(argv)
+    if isinstance(args, int):
+        return args
+    keep = args.state_dir is not None
+    state = _state_dir(args)
+    if state is None:
         return 2
     guests = Guests(state)
     demo = _Demo(args, state, guests, sys.stdout)

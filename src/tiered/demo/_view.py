@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     import tiered
 
-    from ._drivers import Mode
+    from ._host import Mode
 
 __all__ = ["LiveView", "Stats", "format_table"]
 
