@@ -95,8 +95,10 @@ class Coordinator:
                 tg.cancel_scope.cancel()  # the supervisor's task, if it waits
         finally:
             # also when leaving the task group raised (cancelled from outside)
-            core.set_state("stopped")
+            # the time first: a listener of "stopped" reads the report
+            # (tests/test_otel.py)
             core.stopped_at = core.clock() - core.t0
+            core.set_state("stopped")
         if outcome is None:
             outcome = core.interrupt
         if outcome is not None:

@@ -21,6 +21,7 @@ import anyio
 from ._control import Control, watch_signals
 from ._exceptions import ConfigError, ShutdownError, StartupError, UsageError, public
 from ._notify import Notifier, watchdog_interval
+from ._otel_env import trace_if_configured
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -91,6 +92,9 @@ async def aserve(
         raise ConfigError(msg)
     notify = notifier if notifier is not None else Notifier.from_environ()
     run = runtime.run(schedule=schedule)
+    # traced when the OpenTelemetry SDK is configured by its environment
+    # variables; nothing is imported otherwise (docs/telemetry.md)
+    trace_if_configured(run)
     status = _StatusWriter(run, status_file) if status_file is not None else None
     ctl = Control(
         run, notify, drain=seconds, changed=status.changed if status else _nothing
