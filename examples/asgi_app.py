@@ -8,8 +8,8 @@
 
 ``tiered.asgi.lifespan(runtime)`` starts both tiers before uvicorn accepts
 the first request and stops them, ``cache`` first, after it served the last
-one.  Handlers reach the drivers through the run in the lifespan state.  Run
-it with::
+one.  Handlers reach the drivers through the run in the lifespan state;
+``tiered.asgi.health`` answers ``/livez`` and ``/readyz``.  Run it with::
 
     python examples/asgi_app.py            # http://127.0.0.1:8000/items
     uvicorn asgi_app:app --app-dir examples
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -123,7 +124,7 @@ async def show_item(request: Request) -> JSONResponse:
     return JSONResponse({"name": name, "in_stock": cache.stock[name]})
 
 
-async def health(request: Request) -> JSONResponse:
+async def drivers(request: Request) -> JSONResponse:
     """Each driver's status, from the run's live report."""
     run: tiered.Run = request.state.tiered  # the same run, untyped access
     return JSONResponse({d.name: d.status for d in run.report.drivers})
@@ -133,8 +134,10 @@ app = Starlette(
     routes=[
         Route("/items", list_items),
         Route("/items/{name}", show_item),
-        Route("/health", health),
+        Route("/drivers", drivers),
     ],
+    # /livez and /readyz for probes, and 503 while the run is down
+    middleware=[Middleware(tiered.asgi.health)],
     lifespan=tiered.asgi.lifespan(runtime),
 )
 

@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 import tiered
 import tiered.asgi
+from support.asgi import lifespan_server
 from support.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -392,7 +393,7 @@ def load_example() -> ModuleType:
 @pytest.mark.anyio
 @on_uvicorn
 async def test_example_app_serves() -> None:
-    """examples/asgi_app.py starts its tiers under uvicorn and answers from the cache."""
+    """examples/asgi_app.py starts its tiers under uvicorn, answers, and its probes say ready."""
     example = load_example()
     async with serving(example.app) as port:
         assert await http_get(port, "/items") == (200, {"apple": 12, "plum": 7})
@@ -401,82 +402,14 @@ async def test_example_app_serves() -> None:
             {"name": "pear", "in_stock": 0},
         )
         assert (await http_get(port, "/items/kiwi"))[0] == 404
-        assert await http_get(port, "/health") == (
-            200,
-            {"settings": "running", "database": "running", "cache": "running"},
-        )
+        running = {"settings": "running", "database": "running", "cache": "running"}
+        assert await http_get(port, "/drivers") == (200, running)
+        for probe in ("/livez", "/readyz"):
+            status, body = await http_get(port, probe)
+            assert (status, body["state"], body["drivers"]) == (200, "running", running)
 
 
 # -- the lifespan protocol, by hand, on every backend -------------------------
-
-
-class LifespanServer:
-    """Plays the server's side of the ASGI lifespan protocol against an app."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.state: dict[str, Any] = {}
-        self.inbox_send, self.inbox = anyio.create_memory_object_stream[Message](4)
-        self.outbox, self.outbox_receive = anyio.create_memory_object_stream[Message](4)
-        self.error: Exception | None = None
-        self.returned = anyio.Event()
-
-    async def main(self) -> None:
-        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": self.state}
-        try:
-            await self.app(scope, self.inbox.receive, self.outbox.send)
-        except Exception as exc:
-            self.error = exc
-        finally:
-            self.returned.set()
-
-    async def ask(self, kind: str) -> Message:
-        """Send lifespan.<kind>; return the app's answer."""
-        with anyio.fail_after(10):
-            await self.inbox_send.send({"type": f"lifespan.{kind}"})
-            return await self.outbox_receive.receive()
-
-    async def request(self, path: str = "/") -> tuple[int, Any]:
-        """Call the app with an http scope, as the server would for a request."""
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"test")],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-            # a copy of the lifespan state, as ASGI servers hand it on
-            "state": dict(self.state),
-        }
-        sent: list[Message] = []
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-
-        await self.app(scope, receive, send)
-        body = b"".join(m.get("body", b"") for m in sent[1:])
-        return sent[0]["status"], json.loads(body)
-
-
-@asynccontextmanager
-async def lifespan_server(app: Any) -> AsyncIterator[LifespanServer]:
-    """Run app's lifespan in a task; the caller sends the messages."""
-    server = LifespanServer(app)
-    with server.inbox_send, server.inbox, server.outbox, server.outbox_receive:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(server.main)
-            yield server
-            with anyio.fail_after(10):
-                await server.returned.wait()
 
 
 @pytest.mark.anyio
@@ -650,8 +583,11 @@ async def test_middleware_reports_background_crash_at_shutdown() -> None:
         # the protocol has no message for this: it waits for the shutdown
         with pytest.raises(anyio.WouldBlock):
             server.outbox_receive.receive_nowait()
-        with pytest.raises(tiered.UsageError, match="not up"):
-            await server.request("/values")
+        # no handler reaches the run that is down: 503, saying what failed
+        status, body = await server.request("/values")
+        assert status == 503
+        assert body["error"].startswith("runtime 'web' failed: driver 'storage'")
+        assert (body["ready"], body["live"]) == (False, False)
         # the app's own lifespan was not cancelled with the run: it ends now
         assert not rec.has("app", "down")
         reply = await server.ask("shutdown")

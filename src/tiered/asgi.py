@@ -23,43 +23,53 @@ Two ways in, for two situations (``docs/fastapi.md`` compares them):
   around the application's own lifespan, and reports a failed start-up as
   one line per failed driver, then the traceback.
 
+For production (``docs/kubernetes.md``): :func:`health` answers liveness
+and readiness probes (``/livez``, ``/readyz``) and turns requests away with
+503 while the run is down; ``drain=`` keeps serving, not ready, for some
+seconds after SIGTERM before the server hears it; and when the run fails
+after start-up, the server is sent SIGTERM instead of serving on without
+its drivers.
+
 This module needs no web framework: it speaks ASGI with plain dicts, and
 importing :mod:`tiered` does not import it.
 """
 
 from __future__ import annotations
 
-import logging
-import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+import math
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
-from ._exceptions import ConfigError, ShutdownError, StartupError, UsageError
+from ._asgi_health import STATE_KEY as _STATE_KEY
+from ._asgi_health import (
+    ASGIApp,
+    Health,
+    Receive,
+    Scope,
+    Send,
+    find_run,
+    guard,
+    no_run_message,
+)
+from ._asgi_lifespan import AppLifespan, expect, failure_message
+from ._asgi_serving import Serving
+from ._checks import check_seconds
+from ._exceptions import ConfigError, UsageError
 from ._run import Run
 from ._runtime import Runtime
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-__all__ = ["STATE_KEY", "LifespanMiddleware", "lifespan", "run_from"]
-
-log = logging.getLogger("tiered")
-
-# The ASGI callables, spelled as Starlette spells them (starlette.types), so a
-# Starlette app is an _ASGIApp and this middleware is a Starlette middleware.
-_Scope: TypeAlias = MutableMapping[str, Any]
-_Message: TypeAlias = MutableMapping[str, Any]
-_Receive: TypeAlias = Callable[[], Awaitable[_Message]]
-_Send: TypeAlias = Callable[[_Message], Awaitable[None]]
-_ASGIApp: TypeAlias = Callable[[_Scope, _Receive, _Send], Awaitable[None]]
+__all__ = ["STATE_KEY", "LifespanMiddleware", "health", "lifespan", "run_from"]
 
 #: The key of the :class:`~tiered.Run` in the lifespan state and so in every
 #: request's state: ``request.state.tiered`` with Starlette and FastAPI,
 #: ``scope["state"]["tiered"]`` in raw ASGI.
-STATE_KEY: Final = "tiered"
+STATE_KEY: Final = _STATE_KEY
 
 
 def _check_runtime(runtime: object, where: str) -> Runtime:
@@ -74,8 +84,16 @@ def _check_runtime(runtime: object, where: str) -> Runtime:
     return runtime
 
 
+def _check_drain(drain: object, where: str) -> float:
+    seconds = check_seconds(drain, f"{where}(drain={drain!r})", zero=True)
+    if seconds is None or math.isinf(seconds):
+        msg = f"{where}(drain={drain!r}): the drain is a finite number of seconds >= 0"
+        raise ConfigError(msg)
+    return seconds
+
+
 def lifespan(
-    runtime: Runtime,
+    runtime: Runtime, *, drain: float = 0.0
 ) -> Callable[[object], AbstractAsyncContextManager[dict[str, Run]]]:
     """Return a lifespan that runs ``runtime`` while the application serves.
 
@@ -92,9 +110,18 @@ def lifespan(
     and the server exits.  Use :class:`LifespanMiddleware` for a shorter
     message or for an application without a framework.
 
+    When the run fails after start-up (a required driver failed, or a
+    restart gave up), the failure is logged with the driver's name and the
+    process is sent SIGTERM, if a handler for it is installed (an ASGI
+    server's), so the server shuts down instead of serving without drivers.
+
     Example::
 
-        app = Starlette(routes=routes, lifespan=tiered.asgi.lifespan(runtime))
+        app = Starlette(
+            routes=routes,
+            lifespan=tiered.asgi.lifespan(runtime, drain=5),
+            middleware=[Middleware(tiered.asgi.health)],  # /livez, /readyz
+        )
 
         # in a handler
         storage = tiered.asgi.run_from(request).get(Storage)
@@ -102,6 +129,11 @@ def lifespan(
     Args:
         runtime: the runtime to run; its plan is checked when the application
             starts, so drivers may be declared after this call.
+        drain: seconds to keep serving, with readiness off (:func:`health`),
+            after the first SIGTERM or SIGINT, before the server gets the
+            signal and stops accepting connections; a SIGINT during the drain
+            ends it.  Needs the application in the main thread and a server
+            that handles signals with ``signal.signal()``, as uvicorn does.
 
     Returns:
         a callable taking the application (unused) and returning an async
@@ -109,13 +141,33 @@ def lifespan(
 
     Raises:
         TypeError: ``runtime`` is not a :class:`~tiered.Runtime`.
+        ConfigError: ``drain`` is not a finite number of seconds >= 0.
     """
     runtime = _check_runtime(runtime, "tiered.asgi.lifespan()")
+    seconds = _check_drain(drain, "tiered.asgi.lifespan")
 
     @asynccontextmanager
     async def tiered_lifespan(app: object) -> AsyncIterator[dict[str, Run]]:
-        async with runtime.run() as run:
-            yield {STATE_KEY: run}
+        run = runtime.run()
+        serving = Serving(run, drain=seconds)
+        outcome: Exception | None = None
+        # the watcher's task group is outside the run: the run's failure
+        # cancels the run's body, not the watcher that stops the server
+        async with anyio.create_task_group() as tg:
+            try:
+                async with run:
+                    await tg.start(serving.watch)
+                    try:
+                        yield {STATE_KEY: run}
+                    finally:
+                        serving.stop_watching()
+            except Exception as exc:
+                # raised after the task group, which would wrap it in a group
+                outcome = exc
+            finally:
+                serving.close()
+        if outcome is not None:
+            raise outcome
 
     return tiered_lifespan
 
@@ -142,18 +194,58 @@ def run_from(source: object, /) -> Run:
             :func:`lifespan` nor :class:`LifespanMiddleware`, or the server
             ran it without the lifespan protocol (uvicorn ``--lifespan off``).
     """
-    scope = getattr(source, "scope", source)
-    state = scope.get("state") if isinstance(scope, Mapping) else None
-    run = state.get(STATE_KEY) if isinstance(state, Mapping) else None
-    if not isinstance(run, Run):
-        msg = (
-            f"no tiered run in the state of {source!r}: give the application "
-            "lifespan=tiered.asgi.lifespan(runtime) or wrap it in "
-            "tiered.asgi.LifespanMiddleware(app, runtime), and serve it with the "
-            "lifespan protocol on (uvicorn --lifespan on)"
-        )
-        raise UsageError(msg)
+    run = find_run(getattr(source, "scope", source))
+    if run is None:
+        raise UsageError(no_run_message(source))
     return run
+
+
+def health(
+    app: ASGIApp | None = None, /, *, live: str = "/livez", ready: str = "/readyz"
+) -> ASGIApp:
+    """Return an ASGI app answering liveness and readiness probes about the run.
+
+    ``GET live`` answers 200 while the run is live (it has not failed), 503
+    once it failed; ``GET ready`` answers 200 while every driver is up and
+    the server is not stopping, 503 while the run starts, restarts a
+    driver, drains or stops.  Both bodies are the same JSON object, the
+    status file's (``tiered probe`` reads that one)::
+
+        {"runtime": "web", "pid": 4242, "state": "restarting", "ready": false,
+         "live": true, "drivers": {"database": "running", "storage": "restarting"}}
+
+    ``state`` is ``"stopping"`` from SIGTERM on, while a drain keeps the
+    drivers running.  HEAD is answered too, without the body.  The run is
+    found in the request's state, where :func:`lifespan` and
+    :class:`LifespanMiddleware` put it; without one the answer is 500,
+    saying how to set it up.
+
+    Given an application to wrap (or as Starlette middleware,
+    ``Middleware(tiered.asgi.health)``), other requests go to it, guarded:
+    while the run is down (it failed, or it stops) they get 503 with a JSON
+    ``error`` without reaching the application, and one whose handler meets
+    the run down (tiered's ``UsageError`` or ``DependencyError`` before any
+    response, a driver restarting) gets 503 as well, where it would get 500.
+
+    Example::
+
+        Starlette(routes=routes, lifespan=tiered.asgi.lifespan(runtime),
+                  middleware=[Middleware(tiered.asgi.health)])
+        # or as routes, unguarded:
+        probes = tiered.asgi.health()
+        routes += [Route("/livez", probes), Route("/readyz", probes)]
+        # or around any ASGI app:
+        tiered.asgi.LifespanMiddleware(tiered.asgi.health(app), runtime)
+
+    Args:
+        app: the application for every other request; None answers 404.
+        live: the liveness path, below the mount point if mounted.
+        ready: the readiness path, the same way.
+
+    Raises:
+        ValueError: a path does not begin with ``/``, or both are the same.
+    """
+    return Health(app, live, ready)
 
 
 class LifespanMiddleware:
@@ -169,44 +261,57 @@ class LifespanMiddleware:
     A failed start-up is reported as ``lifespan.startup.failed`` whose message
     begins with one line per failed driver (name, tier, phase, cause), then
     the traceback; the drivers that had started are stopped first.  A failing
-    ``stop`` is reported as ``lifespan.shutdown.failed`` the same way.  When
-    the run ends while the server still serves (a driver's background task
-    crashed), that is logged at once and reported at shutdown.
+    ``stop`` is reported as ``lifespan.shutdown.failed`` the same way.
+
+    When the run ends while the server still serves (a required driver failed
+    after start-up, or a restart gave up), the failure is logged at once
+    with the driver's name, the process is sent SIGTERM so the server shuts
+    down (as :func:`lifespan` does), and ``lifespan.shutdown.failed`` reports
+    it at shutdown.  Meanwhile requests get 503: the middleware guards them as
+    :func:`health` does.
 
     Example::
 
-        app = tiered.asgi.LifespanMiddleware(raw_asgi_app, runtime)
+        app = tiered.asgi.LifespanMiddleware(raw_asgi_app, runtime, drain=5)
         # or, in Starlette: Starlette(middleware=[Middleware(
         #     tiered.asgi.LifespanMiddleware, runtime=runtime)])
 
     Args:
         app: the ASGI application to wrap.
         runtime: the runtime to run while it serves.
+        drain: seconds to keep serving, not ready, after SIGTERM or SIGINT
+            before the server gets the signal (see :func:`lifespan`).
 
     Raises:
         TypeError: ``runtime`` is not a :class:`~tiered.Runtime`.
+        ConfigError: ``drain`` is not a finite number of seconds >= 0.
     """
 
-    def __init__(self, app: _ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime, *, drain: float = 0.0) -> None:
         self.app = app
         self.runtime = _check_runtime(runtime, "tiered.asgi.LifespanMiddleware()")
+        self.drain = _check_drain(drain, "tiered.asgi.LifespanMiddleware")
+        # the last run, kept once it ended: requests then get 503, not 500
         self._run: Run | None = None
 
     def __repr__(self) -> str:
         return f"<tiered.asgi.LifespanMiddleware of {self.runtime.name!r} around {self.app!r}>"
 
-    async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle the ``lifespan`` scope; pass every other scope to the app."""
         if scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
             return
-        if self._run is not None:
-            scope.setdefault("state", {}).setdefault(STATE_KEY, self._run)
-        await self.app(scope, receive, send)
+        run = self._run
+        if run is None:  # never started: run_from() says what is wrong
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {}).setdefault(STATE_KEY, run)
+        await guard(run, self.app, scope, receive, send)
 
-    async def _lifespan(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
-        await _expect(receive, "lifespan.startup")
-        inner = _AppLifespan(self.app, scope)
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await expect(receive, "lifespan.startup")
+        inner = AppLifespan(self.app, scope)
         try:
             # The application's lifespan runs in this task group, outside the
             # run: when a driver's background task crashes, the run ends early
@@ -222,50 +327,52 @@ class LifespanMiddleware:
 
     async def _serve(
         self,
-        scope: _Scope,
-        receive: _Receive,
-        send: _Send,
-        inner: _AppLifespan,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        inner: AppLifespan,
         tg: TaskGroup,
     ) -> None:
         stage = "startup"
         failures: list[str] = []
+        serving: Serving | None = None
         try:
-            async with self.runtime.run() as run:
-                state = scope.get("state")
-                if isinstance(state, MutableMapping):
-                    state[STATE_KEY] = run
-                self._run = run
+            run = self.runtime.run()
+            serving = Serving(run, drain=self.drain)
+            # in the state from the start: a request that comes early (not
+            # from uvicorn, which listens only once started) gets 503
+            state = scope.get("state")
+            if isinstance(state, MutableMapping):
+                state[STATE_KEY] = run
+            self._run = run
+            async with run:
                 failure = await inner.startup(tg)
                 if failure is not None:
                     failures.append(failure)  # leaving the block stops the tiers
                 else:
+                    await tg.start(serving.watch)
                     await send({"type": "lifespan.startup.complete"})
                     stage = "serving"
-                    await _expect(receive, "lifespan.shutdown")
+                    await expect(receive, "lifespan.shutdown")
                     stage = "shutdown"
+                    serving.stop_watching()
                     failure = await inner.shutdown()
                     if failure is not None:
                         failures.append(failure)
         except Exception as exc:  # StartupError, ConfigError, ShutdownError, ...
-            failures.append(_failure_message(exc))
+            failures.append(failure_message(exc))
         finally:
-            self._run = None
+            if serving is not None:
+                serving.close()
         if stage == "startup":
             await send(
                 {"type": "lifespan.startup.failed", "message": "\n".join(failures)}
             )
             return
         if stage == "serving":
-            # The run ended on its own; the server keeps serving until it is
-            # told to stop, and handlers get UsageError from run.get().
-            log.error(
-                "the run of %r ended while the ASGI server is serving; it is "
-                "reported as lifespan.shutdown.failed when the server stops",
-                self.runtime.name,
-                extra={"tiered_runtime": self.runtime.name},
-            )
-            await _expect(receive, "lifespan.shutdown")
+            # The run ended on its own; Serving logged it and told the server
+            # to stop (SIGTERM); the protocol reports it at shutdown.
+            await expect(receive, "lifespan.shutdown")
             failure = await inner.shutdown()
             if failure is not None:
                 failures.append(failure)
@@ -275,142 +382,3 @@ class LifespanMiddleware:
             )
         else:
             await send({"type": "lifespan.shutdown.complete"})
-
-
-async def _expect(receive: _Receive, kind: str) -> None:
-    message = await receive()
-    if message.get("type") != kind:
-        msg = (
-            f"the ASGI server sent {message.get('type')!r} where the lifespan "
-            f"protocol has {kind!r}"
-        )
-        raise RuntimeError(msg)
-
-
-class _AppLifespan:
-    """The wrapped application's own lifespan, driven as a server drives it.
-
-    The application speaks the lifespan protocol if it answers
-    ``lifespan.startup`` with ``lifespan.startup.complete`` or ``.failed``.
-    One that raises or returns instead (the ASGI spec's way of saying it does
-    not), or that answers with a message of another protocol (it ignores the
-    scope type), is served without a lifespan, as uvicorn's
-    ``--lifespan auto`` serves it.
-    """
-
-    def __init__(self, app: _ASGIApp, scope: _Scope) -> None:
-        self.app = app
-        self.scope = scope
-        self.to_app, self.app_inbox = anyio.create_memory_object_stream[_Message](1)
-        self.app_outbox, self.from_app = anyio.create_memory_object_stream[_Message](1)
-        self.asked = False  # the app called receive()
-        self.active = False  # its startup completed, so it gets a shutdown
-        self.error: Exception | None = None
-
-    async def _main(self) -> None:
-        with self.app_outbox:
-            try:
-                await self.app(self.scope, self._receive, self.app_outbox.send)
-            except Exception as exc:
-                self.error = exc
-
-    async def _receive(self) -> _Message:
-        self.asked = True
-        return await self.app_inbox.receive()
-
-    async def _reply(self) -> _Message | None:
-        try:
-            return await self.from_app.receive()
-        except anyio.EndOfStream:
-            return None
-
-    async def startup(self, tg: TaskGroup) -> str | None:
-        """Start the app's lifespan; return why it failed, or None."""
-        tg.start_soon(self._main, name=f"lifespan of {self.app!r}")
-        await self.to_app.send({"type": "lifespan.startup"})
-        reply = await self._reply()
-        kind = None if reply is None else reply.get("type")
-        if kind in ("lifespan.startup.complete", "lifespan.startup.failed"):
-            return self._outcome(reply, "startup")
-        self.stop_talking()  # an app still sending gets an error and ends
-        # Silent (DEBUG) only when the app clearly never took part: it did not
-        # even ask for a message.  One that asked and then failed may be a
-        # lifespan that crashed without saying so: that is worth a WARNING.
-        # (tests/test_asgi.py::test_middleware_serves_an_app_without_lifespan)
-        how = (
-            f"it answered lifespan.startup with {kind!r}"
-            if reply is not None
-            else f"it raised {_describe(self.error)}"
-            if self.error is not None
-            else "it returned"
-        )
-        log.log(
-            logging.DEBUG if reply is None and not self.asked else logging.WARNING,
-            "%r does not speak the ASGI lifespan protocol (%s); serving it "
-            "without its own lifespan",
-            self.app,
-            how,
-        )
-        return None
-
-    async def shutdown(self) -> str | None:
-        """Stop the app's lifespan if it started; return why it failed, or None."""
-        if not self.active:
-            return None
-        self.active = False
-        await self.to_app.send({"type": "lifespan.shutdown"})
-        return self._outcome(await self._reply(), "shutdown")
-
-    def _outcome(self, reply: _Message | None, stage: str) -> str | None:
-        kind = None if reply is None else reply.get("type")
-        if kind == f"lifespan.{stage}.complete":
-            self.active = stage == "startup"
-            return None
-        if kind == f"lifespan.{stage}.failed":
-            text = reply.get("message") if reply is not None else None
-            return str(text) if text else f"the application's {stage} failed"
-        what = f"sent {kind!r}" if reply is not None else "ended its lifespan"
-        msg = (
-            f"the application {what} where lifespan.{stage}.complete or "
-            f"lifespan.{stage}.failed was due"
-        )
-        if self.error is not None:
-            msg += "\n" + _traceback(self.error)
-        return msg
-
-    def stop_talking(self) -> None:
-        # An app still waiting for a message, or sending one nobody reads,
-        # gets an error now instead of keeping the task group open forever.
-        self.to_app.close()
-        self.from_app.close()
-
-    def close(self) -> None:
-        self.stop_talking()
-        self.app_inbox.close()
-        self.app_outbox.close()
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _traceback(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(exc)).rstrip("\n")
-
-
-def _failure_message(exc: Exception) -> str:
-    """One line per failed driver, then the traceback for whoever digs deeper.
-
-    A StartupError or ShutdownError carries its failures as records (driver,
-    tier, phase, error); a server logs this message as is, so the first
-    lines say what failed and where.
-    """
-    if isinstance(exc, ConfigError):
-        # a mistake in the declarations: one clear line, no traceback
-        return f"tiered: {_describe(exc)}"
-    if isinstance(exc, StartupError | ShutdownError):
-        lines = [f"tiered: {exc.message}"] + [f"  {f.describe()}" for f in exc.failures]
-    else:
-        lines = [f"tiered: {_describe(exc)}"]
-    return "\n".join(lines) + "\n\n" + _traceback(exc)
