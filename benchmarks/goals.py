@@ -175,10 +175,17 @@ def _import_time(imp: Workload) -> dict[str, Any]:
         wall = imp["wall_s"]
         extra = wall["tiered"]["median"] - wall["anyio"]["median"]
         checks["tiered minus anyio"] = (extra, extra <= IMPORT_LIMIT_S)
+        if "tiered_daemon" in wall:  # the honest reading: what a daemon imports
+            daemon = wall["tiered_daemon"]["median"] - wall["anyio_daemon"]["median"]
+            checks["a daemon's imports, minus anyio's"] = (
+                daemon,
+                daemon <= IMPORT_LIMIT_S,
+            )
     return _goal(
         "import_time",
         f"`import tiered` within {IMPORT_LIMIT_S * 1000:.0f} ms of `import anyio` "
-        "(fresh interpreters, medians)",
+        "(fresh interpreters, medians; and what a daemon imports: a Runtime, "
+        "a run and serve(), against the same by hand)",
         checks,
         "s",
     )
