@@ -7,10 +7,14 @@ import logging
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
+import anyio
+import anyio.lowlevel
 import pytest
 import trio
 
 import tiered
+from support.reports import failing, report_of
+from support.reports import virtd as small_virtd
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -129,7 +133,7 @@ async def test_svg_is_a_timeline_grouped_by_tier(autojump_clock: MockClock) -> N
     report = await full_report()
     root = ET.fromstring(report.to_svg())
     assert root.tag == f"{SVG}svg"
-    bars = [r for r in root.iter(f"{SVG}rect") if r.find(f"{SVG}title") is not None]
+    bars = [r for r in root.iter(f"{SVG}rect") if "bar" in r.get("class", "").split()]
     expected = sum(
         1 for r in report.drivers for t in r.phases.values() if t[1] is not None
     )
@@ -199,3 +203,238 @@ def test_report_before_the_run_lists_pending_drivers() -> None:
     assert {r.status for r in run.report.drivers} == {"pending"}
     assert run.report.tiers == ()
     ET.fromstring(run.report.to_svg())  # still renders
+
+
+# -- a start-up that failed (issue 17) --------------------------------------------
+
+
+@pytest.mark.trio
+async def test_a_tier_whose_barrier_never_passed_is_not_up_anywhere(
+    autojump_clock: MockClock,
+) -> None:
+    """The failed tier has end None and says "not up" in the chain, text and JSON."""
+    report = await report_of(failing())
+    assert [(t.index, t.end, t.up) for t in report.tiers] == [
+        (0, 1.0, True),
+        (1, None, False),
+    ]
+    text = report.to_text()
+    assert text.splitlines()[0] == (
+        "runtime 'virtd' did not come up: storage (tier 1) failed in initialize"
+    )
+    assert "tier 1 (not up)" in text.splitlines()
+    assert "tier 1 up" not in text
+    assert report.format_critical_chain().splitlines() == [
+        "tier 0 up @1.000s",
+        "  └─ secrets initialize +1.000s (@0.000s)",
+        "tier 1 not up: storage failed in initialize",
+        "  └─ storage initialize +1.500s (@1.000s)",
+    ]
+    tiers = json.loads(report.to_json())["tiers"]
+    assert [(t["end"], t["up"]) for t in tiers] == [(1.0, True), (None, False)]
+
+
+@pytest.mark.anyio
+async def test_drivers_of_tiers_that_never_began_are_listed() -> None:
+    """A pending tier 2 and 3 after a failed tier 1 appear, each driver "never began"."""
+    rt = tiered.Runtime("virtd")
+
+    @rt.driver(tier=0)
+    async def base(ctx: tiered.Context) -> AsyncIterator[None]:
+        yield
+
+    @rt.driver(tier=1)
+    async def storage(ctx: tiered.Context) -> AsyncIterator[None]:
+        await anyio.lowlevel.checkpoint()
+        if ctx.name:  # always: the yield below stays reachable for mypy
+            raise OSError("pool offline")
+        yield  # pragma: no cover
+
+    @rt.driver(tier=2)
+    async def qemu(ctx: tiered.Context) -> AsyncIterator[None]:
+        yield  # pragma: no cover
+
+    @rt.driver(tier=3, requires=(qemu,))
+    async def lxc(ctx: tiered.Context) -> AsyncIterator[None]:
+        yield  # pragma: no cover
+
+    run = rt.run()
+    with pytest.raises(tiered.StartupError):
+        async with run:
+            pass  # pragma: no cover
+    report = run.report
+    assert [(r.name, r.status, dict(r.phases)) for r in report.drivers[2:]] == [
+        ("qemu", "pending", {}),
+        ("lxc", "pending", {}),
+    ]
+    lines = report.to_text().splitlines()
+    for tier, name in ((2, "qemu"), (3, "lxc")):
+        head = lines.index(f"tier {tier} (not begun)")
+        assert lines[head + 1] == f"  {name:<20} pending  [never began]"
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_driver_names_the_driver_that_failed() -> None:
+    """A sibling cancelled by a failure says which driver failed, in text and JSON."""
+    rt = tiered.Runtime("virtd")
+
+    @rt.driver(tier=1)
+    async def storage(ctx: tiered.Context) -> AsyncIterator[None]:
+        await anyio.lowlevel.checkpoint()
+        if ctx.name:  # always: the yield below stays reachable for mypy
+            raise OSError("pool offline")
+        yield  # pragma: no cover
+
+    @rt.driver(tier=1)
+    async def network(ctx: tiered.Context) -> AsyncIterator[None]:
+        await anyio.Event().wait()  # until cancelled
+        yield  # pragma: no cover
+
+    run = rt.run()
+    with pytest.raises(tiered.StartupError):
+        async with run:
+            pass  # pragma: no cover
+    record = run.report.driver("network")
+    assert (record.status, record.reason) == (
+        "cancelled",
+        "cancelled: storage (tier 1) failed",
+    )
+    assert "[cancelled: storage (tier 1) failed]" in run.report.to_text()
+    by_name = {d["name"]: d for d in json.loads(run.report.to_json())["drivers"]}
+    assert by_name["network"]["reason"] == "cancelled: storage (tier 1) failed"
+
+
+@pytest.mark.anyio
+async def test_failed_in_names_the_phase_of_each_failure() -> None:
+    """failed_in says initialize, autostart, stop or background; None otherwise."""
+    rt = tiered.Runtime("virtd")
+    crash_now = anyio.Event()
+
+    @rt.driver(tier=0, optional=True)
+    async def early(ctx: tiered.Context) -> AsyncIterator[None]:
+        if ctx.name:  # always: the yield below stays reachable for mypy
+            raise OSError("no device")
+        yield  # pragma: no cover
+
+    class Late(tiered.Driver):
+        name, tier, optional = "late", 0, True
+
+        async def initialize(self, ctx: tiered.Context) -> None:
+            pass
+
+        async def autostart(self, ctx: tiered.Context) -> None:
+            raise RuntimeError("cannot autostart")
+
+    rt.add(Late())
+
+    @rt.driver(tier=0)
+    async def stopper(ctx: tiered.Context) -> AsyncIterator[None]:
+        yield
+        raise RuntimeError("cannot stop")
+
+    @rt.driver(tier=0, optional=True)
+    async def watcher(ctx: tiered.Context) -> AsyncIterator[None]:
+        async def crash() -> None:
+            await crash_now.wait()  # once the run is up: after start-up
+            raise ConnectionError("lost")
+
+        ctx.start_soon(crash)
+        yield
+
+    @rt.driver(tier=0)
+    async def skipper(ctx: tiered.Context) -> AsyncIterator[None]:
+        if ctx.name:  # always: the yield below stays reachable for mypy
+            raise tiered.Skip("not here")
+        yield  # pragma: no cover
+
+    async def until_contained(run: tiered.Run) -> None:
+        contained = anyio.Event()
+
+        def on(event: tiered.RunEvent) -> None:
+            # its containment's stop is over (leaving before that hangs the
+            # run: tests/test_supervision.py::
+            # test_a_containment_during_another_stop_never_hangs)
+            if event.kind == "driver" and event.driver == "watcher":
+                contained.set()
+
+        run.listen(on)
+        crash_now.set()
+        with anyio.fail_after(10):
+            await contained.wait()
+
+    report = await report_of(rt, until_contained)  # leaving raises ShutdownError
+    assert {r.name: r.failed_in for r in report.drivers} == {
+        "early": "initialize",
+        "late": "autostart",
+        "stopper": "stop",
+        "watcher": "background",
+        "skipper": None,
+    }
+    assert "[failed in autostart: RuntimeError: cannot autostart]" in report.to_text()
+    by_name = {d["name"]: d for d in json.loads(report.to_json())["drivers"]}
+    assert by_name["stopper"]["failed_in"] == "stop"
+
+
+@pytest.mark.trio
+async def test_a_timeout_is_recorded_as_one(autojump_clock: MockClock) -> None:
+    """A hook past its start_timeout: failed_in its phase, timed_out True."""
+    rt = tiered.Runtime("virtd", start_timeout=2)
+
+    @rt.driver(tier=0)
+    async def storage(ctx: tiered.Context) -> AsyncIterator[None]:
+        await trio.sleep(10)
+        yield  # pragma: no cover
+
+    record = (await report_of(rt)).driver("storage")
+    assert (record.failed_in, record.timed_out) == ("initialize", True)
+    assert record.phases["initialize"] == (0.0, 2.0)
+    assert not (await report_of(failing())).driver("storage").timed_out
+
+
+@pytest.mark.trio
+async def test_up_at_is_when_a_driver_came_up(autojump_clock: MockClock) -> None:
+    """up_at: the end of autostart, or of initialize; None if it never came up."""
+    report = await report_of(small_virtd())
+    assert {r.name: r.up_at for r in report.drivers} == {
+        "secrets": 1.0,
+        "network": 2.0,
+        "broken": None,  # failed
+        "nodedev": None,  # skipped
+        "storage": 6.0,  # its autostart's end
+        "qemu": 6.5,
+    }
+    failed = await report_of(failing())
+    assert [failed.driver(n).up_at for n in ("secrets", "storage", "network")] == [
+        1.0,
+        None,  # failed
+        None,  # cancelled
+    ]
+
+
+@pytest.mark.trio
+async def test_up_at_waits_for_the_barrier(autojump_clock: MockClock) -> None:
+    """Read while its tier still starts, a driver done with initialize is not up yet."""
+    rt = tiered.Runtime("virtd")
+    seen: list[float | None] = []
+
+    class Quick(tiered.Driver):
+        name, tier = "quick", 0
+
+        async def initialize(self, ctx: tiered.Context) -> None:
+            await trio.sleep(1)
+
+        async def autostart(self, ctx: tiered.Context) -> None:
+            await trio.sleep(0.5)
+
+    rt.add(Quick())
+
+    @rt.driver(tier=0)
+    async def slow(ctx: tiered.Context) -> AsyncIterator[None]:
+        await trio.sleep(2)
+        seen.append(run.report.driver("quick").up_at)  # quick is at the barrier
+        yield
+
+    run = rt.run()
+    async with run:
+        assert run.report.driver("quick").up_at == 2.5
+    assert seen == [None]

@@ -30,6 +30,9 @@ Status = Literal[
 ]
 PHASES = ("initialize", "autostart", "reload", "stop")
 
+#: a wait shorter than this is noise of the clock, not worth a word
+_NOTICE = 0.0005
+
 
 @dataclass(frozen=True, slots=True)
 class DriverRecord:
@@ -39,9 +42,9 @@ class DriverRecord:
         name: the driver's name.
         tier: its tier.
         status: ``"pending"`` (its tier has not begun), ``"starting"``,
-            ``"running"``, ``"failed"``, ``"skipped"``, ``"cancelled"`` (its
-            start was cancelled: a sibling failed, or from outside) or
-            ``"stopped"``.
+            ``"running"``, ``"restarting"``, ``"failed"``, ``"skipped"``,
+            ``"cancelled"`` (its start was cancelled: a sibling failed, or
+            from outside) or ``"stopped"``.
         optional: whether its failure is tolerated.
         phases: phase name (``"initialize"``, ``"autostart"``, ``"reload"``,
             ``"stop"``) to ``(start, end)``; a phase not run is absent, one
@@ -57,6 +60,12 @@ class DriverRecord:
             requires and is after was up), in seconds since the run began;
             ``initialize`` may begin later, waiting for a place under
             ``max_concurrent_starts``.
+        failed_in: the phase its own failure happened in (``"initialize"``,
+            ``"autostart"``, ``"stop"`` or ``"background"``), or None: it did
+            not fail, or failed because a requirement did.
+        up_at: when its latest start was over and it was up (the end of
+            its ``autostart``, or of its ``initialize`` without one), or None
+            if it did not come up.
     """
 
     name: str
@@ -71,6 +80,8 @@ class DriverRecord:
     after: tuple[str, ...] = ()
     restarts: int = 0
     eligible_at: float | None = None
+    failed_in: str | None = None
+    up_at: float | None = None
 
     def duration(self, phase: str) -> float | None:
         """Seconds ``phase`` took; None if it did not run or has not ended."""
@@ -85,6 +96,31 @@ class DriverRecord:
         return (self.duration("initialize") or 0.0) + (
             self.duration("autostart") or 0.0
         )
+
+    @property
+    def began_at(self) -> float | None:
+        """When its ``initialize`` began, or None if it never did."""
+        times = self.phases.get("initialize")
+        return None if times is None else times[0]
+
+    @property
+    def waited(self) -> float | None:
+        """Seconds from :attr:`eligible_at` to its ``initialize``, or None.
+
+        The wait for a place under ``max_concurrent_starts``: 0 without a
+        limit.  The wait for requirements is :attr:`eligible_at` itself
+        (seconds since the run began), which blame and the text report show
+        beside the time the driver's own hooks took.
+        """
+        began = self.began_at
+        if began is None or self.eligible_at is None:
+            return None
+        return max(began - self.eligible_at, 0.0)
+
+    @property
+    def timed_out(self) -> bool:
+        """Whether its failure was a timeout (:class:`~tiered.DriverTimeout`)."""
+        return self.error is not None and self.error.startswith("DriverTimeout")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, as :meth:`Report.to_json` writes it."""
@@ -101,12 +137,19 @@ class DriverRecord:
             "after": list(self.after),
             "restarts": self.restarts,
             "eligible_at": self.eligible_at,
+            "waited": self.waited,
+            "failed_in": self.failed_in,
+            "up_at": self.up_at,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class TierRecord:
-    """One tier: its drivers, when it began and when its barrier passed."""
+    """One tier: its drivers, when it began and when its barrier passed.
+
+    ``end`` stays None for a tier whose barrier never passed (start-up
+    failed in it, or it is still starting): that tier is not up.
+    """
 
     index: int
     drivers: tuple[str, ...]
@@ -118,10 +161,23 @@ class TierRecord:
         """Seconds from the tier's first initialize to its barrier."""
         return None if self.end is None else self.end - self.start
 
+    @property
+    def up(self) -> bool:
+        """Whether its barrier passed."""
+        return self.end is not None
+
 
 @dataclass(frozen=True, slots=True)
 class ChainLink:
-    """One step of the critical chain: the driver a tier's barrier waited on."""
+    """One step of the critical chain: a phase start-up waited on.
+
+    Attributes:
+        tier: the driver's tier.
+        name: the driver's name.
+        phase: ``"initialize"`` or ``"autostart"``.
+        start: when the phase began.
+        end: when it ended.
+    """
 
     tier: int
     name: str
@@ -152,7 +208,8 @@ class Report:
     Attributes:
         name: the runtime's name.
         drivers: one record per driver, in tier then declaration order.
-        tiers: the tiers that began, in start order.
+        tiers: the tiers that began, in start order (none under
+            ``schedule="dependencies"``, which has no barriers).
         ready_at: when every tier was up, or None.
         stopping_at: when the shutdown began, or None.
         stopped_at: when the run ended, or None.
@@ -187,26 +244,23 @@ class Report:
         return tuple(sorted(started, key=lambda r: -r.startup))
 
     def critical_chain(self) -> tuple[ChainLink, ...]:
-        """What start-up waited on, tier by tier.
+        """What start-up waited on, first link first.
 
-        Per tier: the driver whose ``initialize`` ended last (every autostart
-        of the tier waited for it), then the one whose ``autostart`` ended
-        last (the next tier waited for it), when the tier has autostarts.
+        Under ``schedule="tiers"``, tier by tier: the driver whose
+        ``initialize`` ended last (every autostart of the tier waited for
+        it), then the one whose ``autostart`` ended last (the next tier
+        waited for it), when the tier has autostarts.
+
+        Under ``schedule="dependencies"``, along the requirements, as
+        ``systemd-analyze critical-chain`` does: from the driver that came up
+        last (or the required driver whose failure stopped start-up) back,
+        at each step, to the requirement or ``after`` that came up last
+        before it began; each driver gives its ``initialize`` and
+        ``autostart`` links.
         """
-        by_name = {r.name: r for r in self.drivers}
-        chain: list[ChainLink] = []
-        for tier in self.tiers:
-            for phase in ("initialize", "autostart"):
-                best: ChainLink | None = None
-                for name in tier.drivers:
-                    times = by_name[name].phases.get(phase)
-                    if times is None or times[1] is None:
-                        continue
-                    if best is None or times[1] > best.end:
-                        best = ChainLink(tier.index, name, phase, times[0], times[1])
-                if best is not None:
-                    chain.append(best)
-        return tuple(chain)
+        from ._chain import critical_chain
+
+        return critical_chain(self)
 
     # -- renderings ------------------------------------------------------------
 
@@ -224,11 +278,15 @@ class Report:
                     "drivers": list(t.drivers),
                     "start": t.start,
                     "end": t.end,
+                    "up": t.up,
                 }
                 for t in self.tiers
             ],
             "drivers": [r.to_dict() for r in self.drivers],
-            "blame": [{"name": r.name, "startup": r.startup} for r in self.blame()],
+            "blame": [
+                {"name": r.name, "startup": r.startup, "waited": r.waited}
+                for r in self.blame()
+            ],
             "critical_chain": [
                 {
                     "tier": c.tier,
@@ -259,55 +317,38 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent)
 
     def format_blame(self, limit: int | None = None) -> str:
-        """Like ``systemd-analyze blame``: one line per driver, slowest first."""
-        lines = [
-            f"{r.startup:9.3f}s  {r.name} (tier {r.tier}){record_suffix(r)}"
-            for r in self.blame()[:limit]
-        ]
-        return "\n".join(lines)
+        """Like ``systemd-analyze blame``: one line per driver, slowest first.
+
+        Each line gives the time of the driver's own hooks, then what it
+        waited for before them: its requirements (``schedule="dependencies"``)
+        and a place under ``max_concurrent_starts``.  systemd's blame counts
+        the waiting in, which makes a quick unit that waited look slow.
+        """
+        from ._reporttext import format_blame
+
+        return format_blame(self, limit)
 
     def format_critical_chain(self) -> str:
-        """Like ``systemd-analyze critical-chain``: per tier, what it waited on."""
-        lines: list[str] = []
-        ends = {t.index: t.end for t in self.tiers}
-        current = None
-        for link in self.critical_chain():
-            if link.tier != current:
-                current = link.tier
-                end = ends.get(link.tier)
-                up = f"up @{end:.3f}s" if end is not None else "not up"
-                lines.append(f"tier {link.tier} {up}")
-            lines.append(
-                f"  └─ {link.name} {link.phase} +{link.duration:.3f}s (@{link.start:.3f}s)"
-            )
-        return "\n".join(lines)
+        """Like ``systemd-analyze critical-chain``: what start-up waited on.
+
+        Per tier under ``schedule="tiers"``; along the requirements, first
+        to last, under ``schedule="dependencies"``.
+        """
+        from ._reporttext import format_critical_chain
+
+        return format_critical_chain(self)
+
+    def format_events(self) -> str:
+        """The failures, restarts and give-ups after start-up, one line each."""
+        from ._reporttext import format_events
+
+        return format_events(self)
 
     def to_text(self) -> str:
-        """A human summary: tiers, then blame, then the critical chain."""
-        if self.ready_at is not None:
-            head = f"runtime {self.name!r} was up in {self.ready_at:.3f}s"
-        else:
-            head = f"runtime {self.name!r} did not come up"
-        lines = [head, ""]
-        by_name = {r.name: r for r in self.drivers}
-        for tier in self.tiers:
-            took = f"{tier.duration:.3f}s" if tier.duration is not None else "-"
-            lines.append(f"tier {tier.index} ({took})")
-            for name in tier.drivers:
-                r = by_name[name]
-                phases = "  ".join(
-                    f"{p} {d:.3f}s"
-                    for p in ("initialize", "autostart", "stop")
-                    if (d := r.duration(p)) is not None
-                )
-                lines.append(f"  {r.name:<20} {r.status:<9} {phases}{record_suffix(r)}")
-        blame = self.format_blame()
-        if blame:
-            lines += ["", "blame:", blame]
-        chain = self.format_critical_chain()
-        if chain:
-            lines += ["", "critical chain:", chain]
-        return "\n".join(lines)
+        """A human summary: tiers, blame, the critical chain, then what happened after start-up."""
+        from ._reporttext import to_text
+
+        return to_text(self)
 
     def __str__(self) -> str:
         return self.to_text()
@@ -315,19 +356,93 @@ class Report:
     def to_svg(self) -> str:
         """A timeline like ``systemd-analyze plot``: a bar per driver and phase.
 
-        Rows are grouped by tier, with the tier's barrier drawn as a dashed
-        line.  When the run has stopped, the time it spent running is cut out
-        of the axis so start-up and shutdown both stay readable.
+        Rows are grouped by tier; under ``schedule="tiers"`` each tier's
+        barrier is a dashed line.  When the run has stopped, the time it
+        spent running is cut out of the axis (a break mark shows where), so
+        start-up and shutdown both stay readable; what happened meanwhile
+        (reloads, failures, restarts) gets a scale of its own in the cut.
         """
         from ._svg import render_svg  # only when a timeline is drawn
 
         return render_svg(self)
 
 
-def record_suffix(r: DriverRecord) -> str:
-    """The error or reason of a record, as the text report and the SVG append it."""
+def record_note(r: DriverRecord, report: Report | None = None) -> str | None:
+    """Why a driver is not fine, in one line: its failure, or its reason.
+
+    ``failed in initialize: OSError: ...``, the reason it was skipped or
+    cancelled, or ``never began`` for a driver still pending once the run is
+    over; None when there is nothing to say.
+    """
     if r.error:
-        return f"  [{r.error}]"
+        return f"failed in {r.failed_in}: {r.error}" if r.failed_in else r.error
     if r.reason:
-        return f"  [{r.reason}]"
-    return ""
+        return r.reason
+    if r.status == "pending" and report is not None and report.stopped_at is not None:
+        return "never began"
+    return None
+
+
+def record_suffix(r: DriverRecord, report: Report | None = None) -> str:
+    """The note of a record as the text report appends it: ``  [...]``."""
+    note = record_note(r, report)
+    return f"  [{note}]" if note else ""
+
+
+def waits(r: DriverRecord, schedule: str) -> str:
+    """What a driver waited for before its hooks, as text; "" if nothing.
+
+    ``waited 2.000s for requirements, 0.700s for max_concurrent_starts``:
+    the first part only under ``schedule="dependencies"`` (in tiers mode the
+    tier is the wait) and for the first start (a restart's eligibility is
+    counted from the restart, not from the run's start).
+    """
+    parts = []
+    if (
+        schedule == "dependencies"
+        and r.restarts == 0
+        and r.eligible_at is not None
+        and r.began_at is not None
+        and r.eligible_at > _NOTICE
+    ):
+        parts.append(f"{r.eligible_at:.3f}s for requirements")
+    waited = r.waited
+    if waited is not None and waited > _NOTICE:
+        parts.append(f"{waited:.3f}s for max_concurrent_starts")
+    return "waited " + ", ".join(parts) if parts else ""
+
+
+def tier_label(report: Report, index: int, tier: TierRecord | None) -> str:
+    """``tier 1 (4.000s)``, ``tier 1 (not up)``, ``tier 2 (not begun)`` or ``tier 0``.
+
+    Under ``schedule="dependencies"`` a tier only groups drivers: no barrier,
+    so no time of its own.
+    """
+    if report.schedule == "dependencies":
+        return f"tier {index}"
+    if tier is None:
+        return f"tier {index} (not begun)"
+    if tier.duration is None:
+        return f"tier {index} (not up)"
+    return f"tier {index} ({tier.duration:.3f}s)"
+
+
+def groups(
+    report: Report,
+) -> list[tuple[int, TierRecord | None, list[DriverRecord]]]:
+    """The drivers by tier, lowest first: every tier with drivers, begun or not."""
+    by_tier: dict[int, list[DriverRecord]] = {}
+    for record in report.drivers:
+        by_tier.setdefault(record.tier, []).append(record)
+    begun = {t.index: t for t in report.tiers}
+    return [(k, begun.get(k), by_tier[k]) for k in sorted(by_tier)]
+
+
+def failure_cause(report: Report) -> DriverRecord | None:
+    """The required driver whose failure stopped start-up, if it did."""
+    if report.ready_at is not None:
+        return None
+    from ._chain import target
+
+    found = target(report)
+    return found[0] if found is not None and found[1] else None
