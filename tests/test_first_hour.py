@@ -176,3 +176,41 @@ def test_a_requirement_named_by_its_class_gets_a_did_you_mean() -> None:
     text = str(info.value)
     assert "api requires 'Database', which is not a driver of runtime 'names'" in text
     assert "did you mean 'db'? Database is the class of driver 'db'" in text
+
+
+@pytest.mark.anyio
+async def test_a_late_begin_blames_the_limit_only_when_there_is_one() -> None:
+    """A driver that began late names max_concurrent_starts only if a limit was set."""
+    for limit in (None, 1):
+        runtime = tiered.Runtime("late", max_concurrent_starts=limit)
+
+        @runtime.driver(tier=0)
+        async def first(ctx: tiered.Context) -> AsyncIterator[None]:
+            await anyio.sleep(0.05)
+            yield
+
+        @runtime.driver(tier=0)
+        async def second(ctx: tiered.Context) -> AsyncIterator[None]:
+            await anyio.sleep(0.05)
+            yield
+
+        async with runtime.run() as run:
+            pass
+        report = run.report
+        assert report.max_concurrent_starts == limit
+        text = report.to_text()
+        if limit is None:  # both began at once: no wait to tell of
+            assert "waited" not in text
+        else:  # one of the two waited for the place the other held
+            assert text.count("for max_concurrent_starts") >= 1
+    record = tiered.DriverRecord(
+        name="late",
+        tier=0,
+        status="running",
+        optional=False,
+        phases={"initialize": (0.05, 0.06)},
+        eligible_at=0.0,
+    )
+    busy = tiered.Report(name="late", drivers=(record,), tiers=(), ready_at=0.06)
+    assert "waited 0.050s to begin (the event loop was busy)" in busy.to_text()
+    assert "max_concurrent_starts" not in busy.to_text()

@@ -146,7 +146,12 @@ def test_both_waits_read_as_one_phrase() -> None:
         requires=("a",),
     )
     report = tiered.Report(
-        name="w", drivers=(record,), tiers=(), ready_at=2.5, schedule="dependencies"
+        name="w",
+        drivers=(record,),
+        tiers=(),
+        ready_at=2.5,
+        schedule="dependencies",
+        max_concurrent_starts=2,
     )
     assert record.waited == 1.0
     assert report.format_blame() == (
@@ -154,9 +159,16 @@ def test_both_waits_read_as_one_phrase() -> None:
         "max_concurrent_starts"
     )
     # under the barrier the tier is the wait: only the limit's is said
-    tiers = tiered.Report(name="w", drivers=(record,), tiers=(), ready_at=2.5)
+    tiers = tiered.Report(
+        name="w", drivers=(record,), tiers=(), ready_at=2.5, max_concurrent_starts=2
+    )
     assert tiers.format_blame() == (
         "    0.500s  c (tier 1)  waited 1.000s for max_concurrent_starts"
+    )
+    # without a limit only a busy loop delays a driver: the limit is not named
+    unlimited = tiered.Report(name="w", drivers=(record,), tiers=(), ready_at=2.5)
+    assert unlimited.format_blame() == (
+        "    0.500s  c (tier 1)  waited 1.000s to begin (the event loop was busy)"
     )
 
 

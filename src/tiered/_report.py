@@ -226,6 +226,7 @@ class Report:
     stopped_at: float | None = None
     schedule: str = "tiers"
     events: tuple[RunEvent, ...] = ()
+    max_concurrent_starts: int | None = None
 
     def driver(self, name: str) -> DriverRecord:
         """The record of the driver ``name``.
@@ -389,7 +390,19 @@ def record_suffix(r: DriverRecord, report: Report | None = None) -> str:
     return f"  [{note}]" if note else ""
 
 
-def waits(r: DriverRecord, schedule: str) -> str:
+def place_wait(limit: int | None) -> str:
+    """What a driver waited for between becoming eligible and beginning.
+
+    A place under ``max_concurrent_starts`` when there is a limit; without
+    one only a busy event loop delays a driver (a sibling that blocks it),
+    and naming the limit would point the wrong way.
+    """
+    if limit is not None:
+        return "for max_concurrent_starts"
+    return "to begin (the event loop was busy)"
+
+
+def waits(r: DriverRecord, schedule: str, limit: int | None = None) -> str:
     """What a driver waited for before its hooks, as text; "" if nothing.
 
     ``waited 2.000s for requirements, 0.700s for max_concurrent_starts``:
@@ -408,7 +421,7 @@ def waits(r: DriverRecord, schedule: str) -> str:
         parts.append(f"{r.eligible_at:.3f}s for requirements")
     waited = r.waited
     if waited is not None and waited > _NOTICE:
-        parts.append(f"{waited:.3f}s for max_concurrent_starts")
+        parts.append(f"{waited:.3f}s {place_wait(limit)}")
     return "waited " + ", ".join(parts) if parts else ""
 
 

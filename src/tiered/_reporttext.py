@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._report import failure_cause, groups, record_suffix, tier_label, waits
+from ._report import failure_cause, groups, place_wait, record_suffix, tier_label, waits
 
 if TYPE_CHECKING:
     from ._report import ChainLink, DriverRecord, Report
@@ -21,7 +21,7 @@ __all__ = ["format_blame", "format_critical_chain", "format_events", "to_text"]
 def format_blame(report: Report, limit: int | None = None) -> str:
     lines = []
     for r in report.blame()[:limit]:
-        waited = waits(r, report.schedule)
+        waited = waits(r, report.schedule, report.max_concurrent_starts)
         extra = f"  {waited}" if waited else ""
         if r.restarts:
             extra += f"  restarted {r.restarts}x (its latest start)"
@@ -45,7 +45,7 @@ def format_critical_chain(report: Report) -> str:
             lines = [f"{last.name} (tier {last.tier}) failed @{end:.3f}s"]
         else:
             lines = [f"{last.name} (tier {last.tier}) up @{(last.up_at or 0.0):.3f}s"]
-        lines += [_link_line(link, by_name[link.name]) for link in chain]
+        lines += [_link_line(link, by_name[link.name], report) for link in chain]
         return "\n".join(lines)
     lines = []
     for tier in report.tiers:
@@ -57,7 +57,7 @@ def format_critical_chain(report: Report) -> str:
             lines.append(f"tier {tier.index} up @{tier.end:.3f}s")
         else:
             lines.append(f"tier {tier.index} not up{_why_not_up(report, tier.index)}")
-        lines += [_link_line(link, by_name[link.name]) for link in links]
+        lines += [_link_line(link, by_name[link.name], report) for link in links]
         if restarted and tier.end is not None:
             lines.append(
                 f"  └─ (restarted since: {', '.join(restarted)}; the times of "
@@ -66,11 +66,11 @@ def format_critical_chain(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _link_line(link: ChainLink, record: DriverRecord) -> str:
+def _link_line(link: ChainLink, record: DriverRecord, report: Report) -> str:
     where = f"@{link.start:.3f}s"
     waited = record.waited
     if link.phase == "initialize" and waited is not None and waited > 0.0005:
-        where += f", waited {waited:.3f}s for max_concurrent_starts"
+        where += f", waited {waited:.3f}s {place_wait(report.max_concurrent_starts)}"
     return f"  └─ {link.name} {link.phase} +{link.duration:.3f}s ({where})"
 
 
@@ -139,7 +139,7 @@ def _driver_line(report: Report, r: DriverRecord) -> str:
         for p in ("initialize", "autostart", "reload", "stop")
         if (d := r.duration(p)) is not None
     ]
-    waited = waits(r, report.schedule)
+    waited = waits(r, report.schedule, report.max_concurrent_starts)
     if waited:
         parts.append(waited)
     if r.restarts:

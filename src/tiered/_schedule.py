@@ -192,17 +192,30 @@ class Start:
 
 
 class Stop:
-    """Stops some drivers in the order a schedule gives; waits for them all."""
+    """Stops some drivers in the order a schedule gives; waits for them all.
+
+    Two stops may want the same driver: a containment's, in a task of the
+    run, and the shutdown's, which takes over every driver still up.  The
+    later one keeps the earlier in ``_before`` and hands it the driver's end,
+    so neither waits forever (tests/test_supervision.py::
+    test_a_containment_during_another_stop_never_hangs).
+    """
 
     def __init__(self, core: Core) -> None:
         self.core = core
         self.left = 0
         self._wake: Waitable | None = None
+        self._before: dict[str, Stop] | None = None
 
     def take(self, slot: Slot) -> bool:
         """Count ``slot`` as one this stop waits for; whether it began and is not over."""
         if slot.state in (PENDING, DOWN):
             return False
+        before = slot.stopper
+        if before is not None and before is not self:
+            if self._before is None:
+                self._before = {}
+            self._before[slot.name] = before
         slot.stopper = self
         self.left += 1
         return True
@@ -219,6 +232,9 @@ class Stop:
         self.left -= 1
         if not self.left and self._wake is not None:
             self._wake.set()
+        before = self._before.pop(slot.name, None) if self._before else None
+        if before is not None:
+            before.ended(slot)
 
     async def wait(self) -> None:
         while self.left:

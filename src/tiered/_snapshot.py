@@ -34,6 +34,7 @@ def build_report(core: Core) -> Report:
         stopping_at=core.stopping_at,
         stopped_at=core.stopped_at,
         schedule=core.schedule_name,
+        max_concurrent_starts=core.max_concurrent_starts,
         events=tuple(core.journal.incidents),
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from html import escape as _html_escape
 from typing import TYPE_CHECKING
 
-from ._report import groups, record_note, tier_label
+from ._report import groups, place_wait, record_note, tier_label
 from ._svgaxis import LEFT, WIDTH, Axis
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def _waits(
         out.append(
             f'<rect x="{x0:.2f}" y="{mid - 4}" width="{max(x1 - x0, 1.0):.2f}" '
             f'height="8" fill="url(#p-wait)" class="wait"><title>{_escape(r.name)} '
-            f"waited {waited:.3f}s for a place under max_concurrent_starts"
+            f"waited {waited:.3f}s {place_wait(report.max_concurrent_starts)}"
             "</title></rect>"
         )
 
@@ -378,7 +378,12 @@ def _legend(report: Report, y: float) -> tuple[str, int]:
     items = [(p, f'fill="{c}"') for p, c in _COLORS.items()]
     items += [(how, f'fill="{fill}"') for how, fill in _FILLS.items()]
     items.append(
-        ("waiting (max_concurrent_starts)", 'fill="url(#p-wait)" stroke="#bbb"')
+        (
+            "waiting (max_concurrent_starts)"
+            if report.max_concurrent_starts is not None
+            else "waiting (busy loop)",
+            'fill="url(#p-wait)" stroke="#bbb"',
+        )
     )
     if report.schedule == "dependencies":
         items.append(("waiting for requirements", ""))
