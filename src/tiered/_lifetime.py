@@ -65,6 +65,10 @@ async def lifetime(slot: Slot) -> None:
                 limiter = core.limiter
                 if limiter is not None:  # a place among max_concurrent_starts
                     await limiter.acquire()
+                    if slot.job.aborted:  # start-up failed while it waited
+                        limiter.release()
+                        _never_began(slot)
+                        return
                 try:
                     now = core.clock()
                     slot.state = STARTING
@@ -100,7 +104,13 @@ async def lifetime(slot: Slot) -> None:
         if start is not None and start.cancelled_caught and not slot.timed_out:
             core.policy.cancelled(slot)  # by the run: a sibling failed
         if slot.phase == "stop":
-            if life.cancelled_caught:  # its deadline, or a cut
+            # its deadline, or a cut; on asyncio the cancellation may leave
+            # through the start scope when that was cancelled too (a sibling
+            # failed during its autostart: tests/test_dependencies_bugs.py)
+            caught = life.cancelled_caught or (
+                start is not None and start.cancelled_caught
+            )
+            if life.cancel_called and caught:
                 stop_ok = False
                 core.policy.stop_failed(slot, _stop_timeout(slot))
             _stopped(slot, stop_ok)
@@ -198,6 +208,9 @@ async def _autostart(slot: Slot, life: Scope) -> None:
     try:
         if limiter is not None:
             await limiter.acquire()
+            if slot.job.aborted:  # start-up failed while it waited
+                limiter.release()
+                return
         try:
             now = core.clock()
             slot.auto_at = now - core.t0

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ._exceptions import Failure, Skip, UsageError, describe
+from ._exceptions import DependencyError, Failure, Skip, UsageError, describe
 from ._slot import PENDING, STARTING, STOPPING
 
 if TYPE_CHECKING:
@@ -229,6 +229,32 @@ class Policy:
             slot.error = exc
             core.stop_run(failure)
 
+    def _fails_a_required_dependent(
+        self, slot: Slot, dependents: list[Slot], failure: Failure
+    ) -> bool:
+        """During a start: a required driver that needs the failed one fails that start.
+
+        As a required driver whose requirement failed before it began does
+        (tests/test_dependencies_bugs.py).
+        """
+        required = [
+            d
+            for d in dependents
+            if not d.d.optional and d.outcome is None and d.state != PENDING
+        ]
+        for dep in required:
+            msg = (
+                f"{dep.label()} cannot go on: it requires {slot.label()}, which "
+                f"failed during start-up ({describe(failure.error)}); make "
+                f"{dep.name!r} optional=True to run without it, or fix {slot.name!r}"
+            )
+            self._fail(
+                dep,
+                "initialize" if dep.state == STARTING else "autostart",
+                DependencyError(msg),
+            )
+        return bool(required)
+
     def contain(
         self, slot: Slot, failure: Failure, *, during_start: bool = False
     ) -> None:
@@ -237,6 +263,10 @@ class Policy:
         slot.outcome = "failed"
         slot.error = failure.error
         members = [core.slots[n] for n in core.dependents(slot.name)]
+        if during_start and self._fails_a_required_dependent(
+            slot, members[1:], failure
+        ):
+            return  # the start is aborted: its rollback stops them all
         for dep in members[1:]:
             if dep.outcome is None and dep.state != PENDING:  # started or starting
                 dep.outcome = "failed"
