@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     import anyio.abc
 
-    from ._backend import Backend, Host, Scope
+    from ._backend import Backend, Batch, Host, Scope
     from ._exceptions import Failure
     from ._plan import Plan
     from ._reload import Reloads
@@ -182,6 +182,12 @@ class Core:
         else:
             for slot in slots:
                 host.spawn(lifetime, slot)
+
+    def join(self, slot: Slot, batch: Batch | None) -> None:
+        """Begin the lifetime of ``slot`` in ``batch`` (``Host.open_batch``), or alone."""
+        slot.state = STARTING
+        slot.batch = batch
+        self.host.join_batch(batch, lifetime, slot)
 
     def spawn_stop(self, slots: list[Slot]) -> None:
         """Stop ``slots`` in order, in a task of the run (a containment)."""

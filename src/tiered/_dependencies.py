@@ -19,7 +19,6 @@ built per start; a driver that comes up wakes its waiters in O(waiters).
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
 
 from ._schedule import Schedule, Start, Stop
@@ -27,6 +26,7 @@ from ._schedule import Schedule, Start, Stop
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from ._backend import Batch
     from ._core import Core
     from ._slot import Slot
 
@@ -38,27 +38,44 @@ class DependencyStart(Start):
 
     def __init__(self, core: Core, slots: Sequence[Slot], *, restart: bool) -> None:
         super().__init__(core, slots, restart=restart)
-        members = {s.name for s in slots}
         self.waits: dict[str, int] = {}
         self.waiters: dict[str, list[Slot]] = {}
+        waits, waiters = self.waits, self.waiters
+        whole = len(slots) == len(core.slots)  # every need is a member
+        members = None if whole else {s.name for s in slots}
         for slot in slots:
-            needs = [n for n in (*slot.d.requires, *slot.d.after) if n in members]
-            self.waits[slot.name] = len(needs)
+            needs = slot.d.needs
+            if members is not None:
+                needs = tuple(n for n in needs if n in members)
+            waits[slot.name] = len(needs)
             for name in needs:
-                self.waiters.setdefault(name, []).append(slot)
+                if name in waiters:
+                    waiters[name].append(slot)
+                else:
+                    waiters[name] = [slot]
         self.left = len(slots)  # drivers whose start is not over
         self.begun: set[str] = set()
+        # the drivers of a start share one batch (on trio: a nursery and its
+        # cancel scope, which an abort cancels), as a tier's do; a restart's
+        # drivers each have a scope of their own
+        self.batch: Batch | None = None
 
     async def run(self) -> None:
+        if not self.restart:
+            self.batch = self.core.host.open_batch()
         try:
             self._begin([s for s in self.slots if not self.waits[s.name]])
             await self.wait_until(lambda: self.left == 0)
         finally:
             self.running = False
+            if self.batch is not None:
+                self.batch.close()
 
     async def finish(self) -> None:
         await self.wait_until(lambda: self.left == 0)
         self.running = False
+        if self.batch is not None:
+            self.batch.close()
 
     def abort(self, cause: Slot | None = None, reason: str | None = None) -> None:
         if self.aborted:
@@ -71,22 +88,29 @@ class DependencyStart(Start):
         if not self.left:
             self.wake()
 
-    def _begin(self, ready: list[Slot]) -> None:
-        """Begin what became ready; what cannot begin is over, which may ready more."""
+    def _begin(self, ready: list[Slot], now: float | None = None) -> None:
+        """Begin what became ready; what cannot begin is over, which may ready more.
+
+        ``now``: when they became ready (since the run began), if known.
+        """
         core = self.core
-        now = core.clock() - core.t0
-        todo = deque(ready)
+        if now is None:
+            now = core.clock() - core.t0
+        begun = self.begun
+        todo = ready
         while todo:
-            slot = todo.popleft()
-            if slot.name in self.begun:
-                continue
-            self.begun.add(slot.name)
-            if self.aborted:
-                continue
-            if self.admit(slot, now):
-                core.spawn([slot], batch=False)
-            else:  # blocked by a requirement: skipped, or failed (an abort)
-                todo.extend(self._over(slot))
+            more: list[Slot] = []
+            for slot in todo:
+                if slot.name in begun:
+                    continue
+                begun.add(slot.name)
+                if self.aborted:
+                    continue
+                if self.admit(slot, now):
+                    core.join(slot, self.batch)
+                else:  # blocked by a requirement: skipped, or failed (an abort)
+                    more += self._over(slot)
+            todo = more
         if not self.left:
             self.wake()
 
@@ -106,7 +130,9 @@ class DependencyStart(Start):
             self.restarted(slot)
         ready = self._over(slot)
         if ready:
-            self._begin(ready)
+            # they became ready as this one's start ended: that time is known
+            end = slot.auto_end if slot.auto_end is not None else slot.init_end
+            self._begin(ready, end)
         elif not self.left:
             self.wake()
 
@@ -121,7 +147,7 @@ class _DagStop(Stop):
 
     def ended(self, slot: Slot) -> None:
         blockers = self.blockers
-        for name in (*slot.d.requires, *slot.d.after):
+        for name in slot.d.needs:
             if name in blockers:
                 blockers[name] -= 1
                 if not blockers[name]:
@@ -143,7 +169,7 @@ class DependencySchedule(Schedule):
         stop.members = {s.name: s for s in taken}
         blockers = stop.blockers = dict.fromkeys(stop.members, 0)
         for slot in taken:
-            for name in (*slot.d.requires, *slot.d.after):
+            for name in slot.d.needs:
                 if name in blockers:
                     blockers[name] += 1
         for slot in taken:

@@ -54,6 +54,9 @@ class PlannedDriver:
     spec: Spec = field(repr=False, compare=False)
     after: tuple[str, ...] = ()
     restart: Restart | None = None
+    #: ``requires`` then ``after``: what it waits for under the dependency
+    #: schedule (the same tuple as ``requires`` when there is no ``after``)
+    needs: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
 @public
@@ -184,6 +187,7 @@ def build_plan(
             restart=spec.restart,
             inferred=spec.tier is None,
             spec=spec,
+            needs=needs[spec.name],
         )
         for spec in specs
     }
