@@ -37,7 +37,8 @@ test: lint docs
 	$(BIN)/pytest
 
 soak: $(STAMP)
-	TIERED_SOAK=1 $(BIN)/pytest --timeout=0 tests/test_properties.py tests/test_properties_dag.py tests/test_soak.py tests/test_storms.py
+	TIERED_SOAK=1 $(BIN)/pytest --timeout=0 tests/test_properties.py tests/test_properties_dag.py \
+		tests/test_properties_supervision.py tests/test_soak.py tests/test_soak_restarts.py tests/test_storms.py
 
 demo: $(STAMP)
 	$(BIN)/tiered demo

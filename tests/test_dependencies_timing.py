@@ -356,11 +356,6 @@ async def test_a_restart_in_dependencies_mode_restarts_what_requires_it(
 
 @pytest.mark.trio
 @pytest.mark.parametrize("schedule", SCHEDULES)
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug, fixed with the supervision work: a dependent blocked in a "
-    "restart's start stays 'restarting' for good",
-)
 async def test_a_dependent_blocked_in_a_restart_is_skipped_not_left_restarting(
     schedule: str, autojump_clock: MockClock
 ) -> None:

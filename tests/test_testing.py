@@ -111,6 +111,22 @@ def test_plugin_is_registered_and_loaded() -> None:
         ({"delay": {"boot": 1.0}}, "delay='boot'"),
         ({"delay": {"stop": float("nan")}}, "a delay of nan for 'stop'"),
         ({"error": "boom"}, "error='boom'; pass an exception class"),
+        ({"crash_after": -1}, "crash_after=-1; it is a finite number of seconds"),
+        ({"crash_after": float("inf")}, "crash_after=inf; it is a finite number"),
+        ({"crash_after": "5"}, "crash_after='5'; it is a finite number"),
+        ({"crash_after": 1, "crash_times": 0}, "crash_times=0; it is an integer >= 1"),
+        ({"crash_after": 1, "crash_times": 1.5}, "crash_times=1.5; it is an integer"),
+        ({"crash_after": 1, "crash_from": 0}, "crash_from=0; it is an integer >= 1"),
+        ({"crash_times": 2}, "crash_times or crash_from but no crash_after"),
+        ({"crash_from": 2}, "crash_times or crash_from but no crash_after"),
+        (
+            {"crash_after": 1, "fail_in": "background"},
+            "has crash_after= and a background fault or delay",
+        ),
+        (
+            {"crash_after": 1, "delay": {"background": 2}},
+            "has crash_after= and a background fault or delay",
+        ),
     ],
 )
 def test_faulty_driver_refuses_a_bad_declaration(
@@ -136,6 +152,19 @@ def test_faulty_driver_repr_shows_its_faults() -> None:
         "<FaultyDriver 'storage' tier=1 fail_in='stop' delay={'initialize': 2.0}>"
     )
     assert repr(FaultyDriver("x")) == "<FaultyDriver 'x' tier=None>"
+    crashy = FaultyDriver("c", crash_after=5, crash_times=2, crash_from=3)
+    assert repr(crashy) == (
+        "<FaultyDriver 'c' tier=None crash_after=5.0 crash_times=2 crash_from=3>"
+    )
+
+
+def test_crashes_in_says_which_lives_crash() -> None:
+    """crash_from and crash_times pick the lives; None is every life from crash_from."""
+    loop = FaultyDriver("a", crash_after=1.0)
+    assert [loop.crashes_in(n) for n in (1, 2, 50)] == [True, True, True]
+    window = FaultyDriver("a", crash_after=1.0, crash_times=2, crash_from=2)
+    assert [window.crashes_in(n) for n in (1, 2, 3, 4)] == [False, True, True, False]
+    assert not FaultyDriver("a").crashes_in(1)
 
 
 # -- FaultyDriver: running, on every backend --------------------------------
@@ -294,7 +323,101 @@ async def test_hang_in_background_is_cancelled_at_stop() -> None:
     ]
 
 
+@pytest.mark.anyio
+async def test_a_crash_without_restart_stops_the_run() -> None:
+    """crash_after alone: the life's task raises after start-up; the run stops."""
+    recorder = Recorder()
+    runtime = tiered.Runtime("t")
+    qemu = runtime.add(FaultyDriver("qemu", crash_after=0.05, recorder=recorder))
+    with pytest.raises(tiered.ShutdownError) as info:
+        async with runtime.run():
+            await anyio.sleep_forever()  # the run's failure cancels the body
+    assert info.group_contains(InjectedFault, match="'qemu' crashes in life 1")
+    assert (qemu.lives, qemu.calls["background"]) == (1, 1)
+    assert [(e.phase, e.kind) for e in recorder.events[-3:]] == [
+        ("background", "fail"),
+        ("stop", "begin"),
+        ("stop", "end"),
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_crash_with_restart_recovers_after_crash_times() -> None:
+    """crash_times=2 with a restart: two crashes, two restarts, then it holds."""
+    recorder = Recorder()
+    runtime = tiered.Runtime("t")
+    policy = tiered.Restart(delay=0.001)
+    storage = runtime.add(
+        FaultyDriver(
+            "storage",
+            restart=policy,
+            crash_after=0.02,
+            crash_times=2,
+            recorder=recorder,
+        )
+    )
+    async with runtime.run() as run:
+        with anyio.fail_after(10):
+            while not (storage.lives == 3 and run.ready):  # noqa: ASYNC110
+                await anyio.sleep(0.005)
+        await anyio.sleep(0.05)  # longer than crash_after: the third life holds
+        assert run.report.driver("storage").restarts == 2
+    assert storage.lives == 3
+    assert [e.kind for e in recorder.events if e.phase == "background"] == [
+        "begin",
+        "fail",
+        "begin",
+        "fail",
+        "begin",
+        "cancel",
+    ]
+    recorder.assert_restarted("storage", times=2)
+    recorder.assert_stopped_once_per_life()
+
+
 # -- FaultyDriver: virtual time, with pytest-trio ---------------------------
+
+
+@pytest.mark.trio
+async def test_a_crash_loop_runs_on_virtual_time(autojump_clock: MockClock) -> None:
+    """Every life crashes 10 s in: restarts after 0.1, 0.2, 0.4 s, then it gives up."""
+    recorder = Recorder()
+    runtime = tiered.Runtime("t")
+    policy = tiered.Restart(max_restarts=3, delay=0.1)
+    runtime.add(FaultyDriver("a", restart=policy, crash_after=10.0, recorder=recorder))
+    began = trio.current_time()
+    with pytest.raises(tiered.ShutdownError, match="gave up restarting a"):
+        async with runtime.run():
+            await trio.sleep_forever()
+    assert trio.current_time() - began == pytest.approx(40.7)
+    lives = [e.at - began for e in recorder.events if e.phase == "initialize"][::2]
+    assert lives == pytest.approx([0.0, 10.1, 20.3, 30.7])
+
+
+@pytest.mark.trio
+async def test_crash_from_spares_the_first_lives(autojump_clock: MockClock) -> None:
+    """b (crash_from=2) runs well until a's crash restarts it; its second life crashes."""
+    recorder = Recorder()
+    runtime = tiered.Runtime("t")
+    policy = tiered.Restart(delay=0.5)
+    runtime.add(FaultyDriver("a", restart=policy, crash_after=10, crash_times=1))
+    b = runtime.add(
+        FaultyDriver(
+            "b",
+            requires=("a",),
+            restart=policy,
+            crash_after=3,
+            crash_times=1,
+            crash_from=2,
+            recorder=recorder,
+        )
+    )
+    async with runtime.run() as run:
+        await trio.sleep(30.0)
+        assert (b.lives, run.report.driver("b").restarts) == (3, 2)
+    # b: up at 0; restarted with a at 10.5; crashes at 13.5, up again at 14
+    lives = [e.at for e in recorder.events if e.phase == "initialize"][::2]
+    assert [t - lives[0] for t in lives] == pytest.approx([0.0, 10.5, 14.0])
 
 
 @pytest.mark.trio
@@ -625,6 +748,159 @@ def test_assertions_about_named_drivers_need_a_name(method: str) -> None:
     """Called with no driver, they would check nothing: TypeError instead."""
     with pytest.raises(TypeError, match=f"Recorder.{method}\\(\\) needs at least one"):
         getattr(Recorder(), method)()
+
+
+# -- the assertions about restarts, on hand-written logs --------------------
+
+RESTARTED = (
+    "0 a.initialize begin",
+    "0 a.initialize end",
+    "1 b.initialize begin",
+    "1 b.initialize end",
+    "0 a.background fail",
+    "1 b.stop begin",
+    "1 b.stop end",
+    "0 a.stop begin",
+    "0 a.stop end",
+    "0 a.initialize begin",
+    "0 a.initialize end",
+    "1 b.initialize begin",
+    "1 b.initialize end",
+    "1 b.stop begin",
+    "1 b.stop end",
+    "0 a.stop begin",
+    "0 a.stop end",
+)
+
+
+def test_a_restart_done_right_passes() -> None:
+    """a fails, b stops, a stops; a starts, b starts: every restart assertion holds."""
+    recorder = log(*RESTARTED)
+    assert (recorder.lives("a"), recorder.lives("b"), recorder.lives("c")) == (2, 2, 0)
+    recorder.assert_restarted("a")
+    recorder.assert_restarted("a", times=1)
+    recorder.assert_restarted("c", times=0)
+    recorder.assert_stopped_once_per_life()
+    recorder.assert_stopped_once_per_life("a")
+    recorder.assert_never_running_without("b", "a")
+
+
+@pytest.mark.parametrize(
+    ("driver", "times", "message"),
+    [
+        (
+            "a",
+            2,
+            "expected 'a' to be restarted twice, but it was restarted once (it "
+            "began to initialize twice)",
+        ),
+        ("c", None, "expected 'c' to be restarted, but it never began to initialize"),
+    ],
+)
+def test_restarted_fails_with_the_counts(
+    driver: str, times: int | None, message: str
+) -> None:
+    """A count that does not match, or no restart at all: the message says how many."""
+    with pytest.raises(AssertionError) as info:
+        log(*RESTARTED).assert_restarted(driver, times=times)
+    first, second, *_ = str(info.value).splitlines()
+    assert (first, second) == (message, "recorded events (17):")
+
+
+def test_restarted_without_times_needs_a_second_life() -> None:
+    """One life only is no restart."""
+    with pytest.raises(AssertionError, match="'a' to be restarted, but it began to "):
+        log(*GOOD).assert_restarted("a")
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            RESTARTED[:7] + RESTARTED[9:],  # a's first life never stopped
+            "expected life 1 of 'a' (from #0) to stop exactly once, but it stopped "
+            "0 times",
+        ),
+        (
+            (*RESTARTED, "0 a.stop begin"),
+            "expected life 2 of 'a' (from #9) to stop exactly once, but it stopped "
+            "twice (at #15, #17)",
+        ),
+        (
+            ("0 a.initialize begin", "0 a.initialize fail", "0 a.stop begin"),
+            "expected life 1 of 'a' (from #0), whose initialize did not end, not to "
+            "stop, but it began to stop at #2",
+        ),
+    ],
+)
+def test_stopped_once_per_life_finds_the_life(
+    lines: tuple[str, ...], message: str
+) -> None:
+    """A life stopped never, twice, or without having initialized: which one, and where."""
+    recorder = log(*lines)
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        recorder.assert_stopped_once_per_life("a")
+
+
+def test_stopped_once_per_life_fails_when_nothing_initialized() -> None:
+    """Nothing initialized: nothing to check is a failure, not a pass."""
+    with pytest.raises(AssertionError, match="no driver finished initialize"):
+        log("0 a.initialize begin").assert_stopped_once_per_life()
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            # b's second life begins before a's second is up
+            (*RESTARTED[:9], RESTARTED[11], RESTARTED[9], RESTARTED[10]),
+            "life 2 of 'b' (#9 to the end) was not within a time 'a' was up (up: "
+            "#1 to #7, #11 to the end)",
+        ),
+        (
+            # a stops while b, which requires it, still runs
+            (*RESTARTED[:5], RESTARTED[7], RESTARTED[5], RESTARTED[6]),
+            "life 1 of 'b' (#2 to #7) was not within a time 'a' was up (up: #1 to #5)",
+        ),
+        (
+            ("1 b.initialize begin", "1 b.initialize end"),
+            "life 1 of 'b' (#0 to the end) was not within a time 'a' was up (up: "
+            "never)",
+        ),
+        (
+            (
+                "0 a.initialize begin",
+                "0 a.initialize end",
+                "0 a.autostart begin",
+                "1 b.initialize begin",
+                "0 a.autostart end",
+            ),
+            "life 1 of 'b' (#3 to the end) was not within a time 'a' was up (up: "
+            "#4 to the end)",
+        ),
+    ],
+)
+def test_never_running_without_finds_the_life(
+    lines: tuple[str, ...], message: str
+) -> None:
+    """b began before a was up, or ran on after a began to stop: the message says when."""
+    with pytest.raises(AssertionError) as info:
+        log(*lines).assert_never_running_without("b", "a")
+    first = str(info.value).splitlines()[0]
+    assert first == f"expected 'b' never to run without 'a', but {message}"
+
+
+def test_never_running_without_counts_a_failed_start_as_a_life() -> None:
+    """A life whose initialize failed ran too: it must have begun while a was up."""
+    recorder = log(
+        "1 b.initialize begin",
+        "1 b.initialize fail",
+        "0 a.initialize begin",
+        "0 a.initialize end",
+    )
+    with pytest.raises(AssertionError, match=re.escape("life 1 of 'b' (#0 to #1)")):
+        recorder.assert_never_running_without("b", "a")
+    log("0 a.initialize begin").assert_never_running_without("b", "a")  # b never ran
 
 
 def test_format_and_event_text() -> None:

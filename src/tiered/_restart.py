@@ -16,11 +16,12 @@ from collections import deque
 from dataclasses import dataclass
 
 from ._checks import check_seconds
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, public
 
 __all__ = ["Backoff", "Restart"]
 
 
+@public
 @dataclass(frozen=True, slots=True)
 class Restart:
     """How a driver is restarted when it fails after start-up.
@@ -51,7 +52,9 @@ class Restart:
             forgotten.  ``math.inf`` never forgets.
         delay: seconds before the first restart within ``window``; each
             further one waits twice as long as the one before.
-        max_delay: the longest wait between a failure and its restart.
+        max_delay: the longest wait between a failure and its restart; at
+            least ``delay`` (so ``Restart(delay=60)`` needs ``max_delay=60``
+            or more).
     """
 
     max_restarts: int = 3
@@ -91,9 +94,14 @@ class Restart:
 
     def delay_for(self, k: int) -> float:
         """Seconds before the ``k``-th restart within the window (k >= 1)."""
-        if k >= 1075:  # 2**k overflows a float long before that; capped anyway
+        try:
+            # delay * 2**(k-1), exactly; ``2.0 ** (k - 1)`` raises OverflowError
+            # from k = 1025 on, with any delay (tests/test_supervision.py::
+            # test_the_delay_never_overflows)
+            grown = math.ldexp(self.delay, k - 1)
+        except OverflowError:  # past any finite max_delay: capped
             return self.max_delay
-        return min(self.delay * 2.0 ** (k - 1), self.max_delay)
+        return min(grown, self.max_delay)
 
 
 def check_restart(value: object, name: str) -> Restart | None:

@@ -21,11 +21,21 @@ The traps this avoids, each known from a supervisor that fell in:
   window forgotten (``_restart.Backoff``): no budget burnt in half a second
   and then never retried, no counter that never resets;
 * dependents restarted because of another driver use none of their own
-  budget.
+  budget;
+* two subtrees that share a dependent (it requires both failed drivers):
+  the later restart holds it too, and it starts again only after both, so
+  it never runs on a driver that is down or about to be stopped;
+* a restart stops every dependent still up, a failed one too, before the
+  failed driver; once the run has failed, nothing restarts: its shutdown
+  stops everything in order;
+* an interrupt raised by a hook while a restart starts stops the run, as
+  in any start, instead of being retried.
 
 Transactions run one at a time, in a task of the run; a stop of the run
-abandons the one under way and every driver that is up is then stopped
-exactly once by the shutdown.
+abandons the one under way (also before its task has begun) and every
+driver that is up is then stopped exactly once by the shutdown.  A life that
+never began, in an attempt cut short, is no restart: ``DriverRecord.restarts``
+counts the lives a driver began after its first.
 """
 
 from __future__ import annotations
@@ -38,12 +48,13 @@ import anyio
 
 from ._exceptions import describe
 from ._restart import Backoff
-from ._slot import DOWN, PENDING
+from ._slot import DOWN, PENDING, STOPPING, UP
 
 if TYPE_CHECKING:
     from ._backend import Scope, Waitable
     from ._core import Core
     from ._exceptions import Failure
+    from ._schedule import Start
     from ._slot import Slot
 
 __all__ = ["Supervisor"]
@@ -52,7 +63,7 @@ log = logging.getLogger("tiered")
 
 
 class _Restart:
-    __slots__ = ("delay", "failure", "members", "root")
+    __slots__ = ("armed", "delay", "failure", "members", "root")
 
     def __init__(
         self, root: Slot, members: list[Slot], delay: float, failure: Failure
@@ -61,6 +72,8 @@ class _Restart:
         self.members = members
         self.delay = delay
         self.failure = failure
+        #: the members this attempt armed for a new life (none before its start)
+        self.armed: list[Slot] = []
 
 
 class Supervisor:
@@ -76,6 +89,14 @@ class Supervisor:
     def failed(self, slot: Slot, failure: Failure) -> None:
         """A driver with ``restart`` failed after start-up (from the policy)."""
         core = self.core
+        if core.failed:
+            # the run is stopping for another failure: nothing restarts, and
+            # its shutdown stops this one in order (a restart would stop it
+            # now, under dependents still up: tests/test_properties_supervision.py)
+            slot.outcome = "failed"
+            slot.error = failure.error
+            core.journal.changed(slot)
+            return
         policy = slot.d.restart
         assert policy is not None
         backoff = slot.backoff
@@ -86,22 +107,37 @@ class Supervisor:
         if delay is None:
             self._give_up(slot, members, failure)
             return
-        self._announce(slot, members, delay, failure)
-        self.queue.append(_Restart(slot, members, delay, failure))
         if not self.busy:
+            # busy (so run.state says "restarting") before the first event of
+            # the restart goes out: a listener never sees a restart while the
+            # run still looks ready
             self.busy = True
             self._done = core.backend.event()
+            # made now, not when the task begins: a stop that comes before
+            # then cancels it all the same (tests/test_supervision.py::
+            # test_a_stop_right_after_the_failure_abandons_the_restart)
+            self._scope = core.backend.scope()
             core.journal.state("restarting")
             assert core.tg is not None
             core.tg.start_soon(self._work, name="tiered supervisor")
+        self._announce(slot, members, delay, failure)
+        self.queue.append(_Restart(slot, members, delay, failure))
 
     def _members(self, root: Slot) -> list[Slot]:
-        """The subtree that restarts: ``root`` and its dependents that took part."""
+        """The subtree that restarts: ``root`` and its dependents that took part.
+
+        A dependent that another restart holds (``restarting``, perhaps down
+        for now) is one: this restart must stop it before ``root`` and start
+        it after (tests/test_supervision.py::
+        test_a_dependent_of_two_failed_drivers_waits_for_both).
+        """
         core = self.core
         return [
             s
             for s in (core.slots[n] for n in core.dependents(root.name))
-            if s is root or (s.state not in (PENDING, DOWN) and s.outcome is None)
+            if s is root
+            or s.restarting
+            or (s.state not in (PENDING, DOWN) and s.outcome is None)
         ]
 
     def _announce(
@@ -126,9 +162,11 @@ class Supervisor:
     async def _work(self) -> None:
         core = self.core
         current: _Restart | None = None
+        scope = self._scope
+        assert scope is not None
         try:
-            with core.backend.scope() as self._scope:
-                while self.queue:
+            with scope:
+                while self.queue and not core.failed:
                     current = self.queue.popleft()
                     await self._transaction(current)
                     current = None
@@ -153,78 +191,175 @@ class Supervisor:
 
     async def _transaction(self, job: _Restart) -> None:
         core = self.core
-        members = job.members
         while True:
+            for member in job.members:  # an earlier restart may have started one
+                if not member.restarting:
+                    member.restarting = True
+                    core.journal.changed(member)
             core.reloads.cancel()  # no reload runs while its driver stops
             await core.reloads.wait()
-            await core.schedule.stop(members)
+            await core.schedule.stop(self._to_stop(job))
             await anyio.sleep(job.delay)
-            for member in members:
-                member.arm()
-                member.restarts += 1
-                member.restarting = True
-            start = core.schedule.start(members, restart=True)
-            try:
-                await start.run()
-            except BaseException:
-                start.abort(reason="cancelled: the run is stopping")
-                with core.backend.scope(shield=True):
-                    await start.finish()
-                raise
+            start = await self._attempt(job)
             if not start.aborted:
-                log.info(
-                    "%s is up again (restart %d)",
-                    job.root.label(),
-                    job.root.restarts,
-                    extra={
-                        "tiered_driver": job.root.name,
-                        "tiered_tier": job.root.tier,
-                    },
-                )
+                self._started(job)
                 return
             # the restart's start failed: stop what started, count one more failure
-            await core.schedule.stop(members)
-            failure = start.failures[0] if start.failures else job.failure
-            backoff = job.root.backoff
-            assert backoff is not None
-            delay = backoff.failed(core.clock())
-            if delay is None:
-                self._give_up(job.root, members, failure)
+            await core.schedule.stop(self._to_stop(job))
+            if not self._again(job, start):
                 return
-            job.delay, job.failure = delay, failure
-            self._announce(job.root, members, delay, failure)
+
+    def _to_stop(self, job: _Restart) -> list[Slot]:
+        """What must be down before ``job.root`` is: its members, and any dependent
+        still up, failed or not (a contained one may still be stopping,
+        tests/test_properties_supervision.py)."""
+        core = self.core
+        held = {id(m) for m in job.members}
+        return [
+            s
+            for s in (core.slots[n] for n in core.dependents(job.root.name))
+            if id(s) in held or s.state not in (PENDING, DOWN)
+        ]
+
+    async def _attempt(self, job: _Restart) -> Start:
+        """Arm the members for a new life and start them, as one transaction."""
+        core = self.core
+        # a member that a later restart holds too waits for that one: what
+        # it requires is failed, and will be down (tests/test_supervision.py::
+        # test_a_dependent_of_two_failed_drivers_waits_for_both)
+        later = {id(s) for queued in self.queue for s in queued.members}
+        job.armed = [m for m in job.members if id(m) not in later]
+        for member in job.armed:
+            member.arm()
+            member.restarts += 1
+            member.restarting = True
+        start = core.schedule.start(job.armed, restart=True)
+        try:
+            await start.run()
+        except BaseException:
+            start.abort(reason="cancelled: the run is stopping")
+            with core.backend.scope(shield=True):
+                await start.finish()
+            self._unbegun(job, "cancelled: the run stopped before it restarted")
+            raise
+        return start
+
+    def _started(self, job: _Restart) -> None:
+        """The restart's start went through: what it held is free again."""
+        core = self.core
+        for member in job.armed:
+            if member.restarting:  # blocked by a requirement: a start may not say
+                member.restarting = False
+                core.journal.changed(member)
+        self._unbegun(job, None)  # blocked, so not restarted
+        root = job.root
+        if root.up:
+            log.info(
+                "%s is up again (restart %d)",
+                root.label(),
+                root.restarts,
+                extra={"tiered_driver": root.name, "tiered_tier": root.tier},
+            )
+
+    def _again(self, job: _Restart, start: Start) -> bool:
+        """The restart's start failed: whether to try again, after a longer delay."""
+        core = self.core
+        if core.interrupt is not None:
+            # a hook raised an interrupt (KeyboardInterrupt, an application's
+            # BaseException): it stops the run, as in any start; retrying
+            # would only delay it (tests/test_supervision.py::
+            # test_an_interrupt_in_a_restart_stops_the_run_at_once)
+            self._unbegun(job, "cancelled: the run stopped before it restarted")
+            for member in job.members:
+                member.restarting = False
+                core.journal.changed(member)
+            core.stop_run(None)
+            return False
+        failure = start.failures[0] if start.failures else job.failure
+        if start.failures:  # an incident of the report, as the first failure was
+            core.journal.emit(
+                "failure",
+                core.slots[failure.driver],
+                failure.phase,
+                failure.describe(),
+                keep=True,
+            )
+        backoff = job.root.backoff
+        assert backoff is not None
+        delay = backoff.failed(core.clock())
+        if delay is None:
+            self._give_up(job.root, job.members, failure, job)
+            return False
+        self._unbegun(job, None)
+        job.delay, job.failure = delay, failure
+        self._announce(job.root, job.members, delay, failure)
+        return True
 
     def _abandoned(self, job: _Restart) -> None:
-        for member in job.members:
-            if member.restarting:
-                member.restarting = False
-                if (
-                    member is job.root
-                    and member.state == DOWN
-                    and member.outcome is None
-                ):
-                    member.outcome = "failed"
-                    member.error = job.failure.error
-                self.core.journal.changed(member)
+        """The run stops before ``job`` is done: say what each member is now.
 
-    def _give_up(self, root: Slot, members: list[Slot], failure: Failure) -> None:
-        """Too many failures within the window: the run stops as without ``restart``."""
+        The failed driver, not started again, is failed (whether it was still
+        up, stopping or down); a member whose new life never began is
+        cancelled, not pending (``_unbegun``).
+        """
+        self._unbegun(job, "cancelled: the run stopped before it restarted")
+        for member in job.members:
+            if not member.restarting:
+                continue
+            member.restarting = False
+            if (
+                member is job.root
+                and member.outcome is None
+                and member.state in (UP, STOPPING, DOWN)
+            ):
+                member.outcome = "failed"
+                member.error = job.failure.error
+            self.core.journal.changed(member)
+
+    def _unbegun(self, job: _Restart, reason: str | None) -> None:
+        """After an attempt: a member armed for it whose life never began.
+
+        Its restart did not happen, so it is not counted; with a ``reason``
+        (no attempt follows) it is cancelled rather than left pending.
+        """
+        for member in job.armed:
+            if member.init_at is None:
+                member.restarts -= 1
+                if reason is not None and member.outcome is None:
+                    member.outcome = "cancelled"
+                    member.reason = reason
+        job.armed = []
+
+    def _give_up(
+        self,
+        root: Slot,
+        members: list[Slot],
+        failure: Failure,
+        job: _Restart | None = None,
+    ) -> None:
+        """Too many failures within the window: the run stops as without ``restart``.
+
+        ``job`` is the restart whose start failed, if that was the last failure.
+        """
         core = self.core
         backoff = root.backoff
         assert backoff is not None
         policy = backoff.policy
-        what = (
-            f"gave up restarting {root.label()} after {policy.max_restarts} "
-            f"restart(s) within {policy.window:g}s"
-        )
+        limit = f"after {policy.max_restarts} restart(s) within {policy.window:g}s"
+        what = f"gave up restarting {root.label()} {limit}"
         try:
             failure.error.add_note(f"tiered {what}")
         except Exception:
             pass
+        # the journal names the driver first: "b (tier 1) gave up restarting after ..."
         core.journal.transition(
-            root, f"{what}: {describe(failure.error)}", None, logging.ERROR
+            root,
+            f"gave up restarting {limit}: {describe(failure.error)}",
+            None,
+            logging.ERROR,
         )
-        core.journal.emit("gave-up", root, policy.max_restarts, what, keep=True)
+        if job is not None:
+            self._unbegun(job, f"cancelled: tiered {what}")
         for member in members:
             member.restarting = False
         root.outcome = "failed"
@@ -234,3 +369,7 @@ class Supervisor:
         else:
             core.gave_up = root
             core.stop_run(failure)
+        # after stop_run: a listener of "gave-up" sees the run not live
+        core.journal.emit("gave-up", root, policy.max_restarts, what, keep=True)
+        for member in members:
+            core.journal.changed(member)

@@ -1,10 +1,14 @@
 """Helpers for testing a daemon built on tiered: faulty drivers, a recorder, a run.
 
 - :class:`FaultyDriver`: a driver that is slow, fails, hangs or skips itself
-  in the phase a test names, to exercise timeouts, rollback and shutdown.
+  in the phase a test names, to exercise timeouts, rollback and shutdown;
+  or whose background task crashes after start-up (``crash_after=``,
+  ``crash_times=``), to exercise restarts.
 - :class:`Recorder`: an ordered log of driver phases, with assertions that
   read like the contract (``assert_started_before``,
-  ``assert_stopped_in_reverse``, ``assert_stopped_exactly_once``).
+  ``assert_stopped_in_reverse``, ``assert_stopped_exactly_once``, and for
+  restarts ``assert_restarted``, ``assert_stopped_once_per_life``,
+  ``assert_never_running_without``).
 - :func:`running`: run a runtime for the duration of a block, safely across
   the ``yield`` of an async fixture.
 

@@ -1,4 +1,4 @@
-"""``FaultyDriver``: a stand-in driver that is slow, fails, hangs or skips on cue."""
+"""``FaultyDriver``: a stand-in driver that is slow, fails, hangs, skips or crashes on cue."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from .._context import Context
     from .._driver import Requirement
+    from .._restart import Restart
     from ._recorder import Recorder
 
 __all__ = ["FaultyDriver", "InjectedFault", "SkipPhase"]
@@ -43,7 +44,7 @@ class InjectedFault(Exception):
 
 
 class FaultyDriver(Driver):
-    """A driver that does nothing but what a test tells it: be slow, fail, hang, skip.
+    """A driver that does nothing but what a test tells it: be slow, fail, hang, skip, crash.
 
     Every hook first sleeps its delay (if any), then, in the phase named by
     ``hang_in``, ``skip_in`` or ``fail_in``, hangs until cancelled, raises
@@ -52,11 +53,21 @@ class FaultyDriver(Driver):
     and ``run.get`` return) is the instance itself; put what dependents
     should see in ``value``.
 
+    ``crash_after`` makes it fail *after* start-up, as a driver whose
+    monitor task dies does: each life (each start, the first and every
+    restart) starts a background task at the end of ``initialize``, which
+    in the lives that crash raises ``error`` ``crash_after`` seconds later,
+    and in the others runs until the driver stops.  With ``restart=`` that
+    is a crash loop, or a crash and a recovery, on virtual time.
+
     Args:
         name: the driver's name.
         tier: its tier; ``None`` infers it from ``requires``.
         requires: drivers it requires, as for any :class:`tiered.Driver`.
+        after: drivers it starts after and stops before, without requiring them.
         optional: its failure is logged and the run goes on.
+        restart: what a crash after start-up does, as for any driver:
+            ``None``, ``"on-failure"`` or a :class:`tiered.Restart`.
         start_timeout: seconds for ``initialize`` plus ``autostart``;
             ``None`` takes the runtime's default (90 s unless set).
         stop_timeout: seconds for ``stop``, same conventions.
@@ -74,13 +85,24 @@ class FaultyDriver(Driver):
             every time).  Default: :class:`InjectedFault`.
         value: anything, for dependents to read as ``ctx.get(name).value``.
         recorder: a :class:`~tiered.testing.Recorder` that logs every phase.
+        crash_after: seconds from the end of ``initialize`` after which the
+            life's background task raises ``error`` (phase ``"background"``);
+            ``None``: no crash.  A crash before the driver is up (a long
+            ``autostart``, a slow tier) fails its start instead, which is
+            never retried.
+        crash_times: how many lives crash, from the ``crash_from``-th on:
+            ``None`` (the default) every one, a crash loop; ``1`` one crash,
+            after which the restarted driver runs well.
+        crash_from: the first life that crashes: 1 is the first start, 2 the
+            first restart.
 
     Attributes:
         calls: how many times each phase began, by phase name.
 
     Raises:
         ConfigError: an unknown phase, two faults in one phase, a negative
-            delay, or an invalid declaration (as for any driver).
+            delay, ``crash_times`` or ``crash_from`` without ``crash_after``
+            or below 1, or an invalid declaration (as for any driver).
 
     Example::
 
@@ -88,6 +110,9 @@ class FaultyDriver(Driver):
         runtime.add(FaultyDriver("qemu", tier=2, hang_in="initialize"))
         runtime.add(FaultyDriver("slow", tier=0, delay=5.0))  # initialize takes 5 s
         runtime.add(FaultyDriver("slow-stop", tier=0, delay={"stop": 30.0}))
+        # crashes 5 s after each start, twice; the second restart holds
+        runtime.add(FaultyDriver("ceph", tier=1, restart="on-failure",
+                                 crash_after=5.0, crash_times=2))
     """
 
     def __init__(
@@ -96,7 +121,9 @@ class FaultyDriver(Driver):
         *,
         tier: int | None = None,
         requires: Sequence[Requirement] = (),
+        after: Sequence[Requirement] = (),
         optional: bool = False,
+        restart: Restart | str | None = None,
         start_timeout: float | None = None,
         stop_timeout: float | None = None,
         delay: float | Mapping[Phase, float] = 0.0,
@@ -106,12 +133,17 @@ class FaultyDriver(Driver):
         error: BaseException | type[BaseException] | None = None,
         value: object = None,
         recorder: Recorder | None = None,
+        crash_after: float | None = None,
+        crash_times: int | None = None,
+        crash_from: int = 1,
     ) -> None:
         super().__init__()
         self.name = name
         self.tier = tier
         self.requires = requires  # checked by runtime.add(), as for any driver
+        self.after = after
         self.optional = optional
+        self.restart = restart  # checked by runtime.add() too
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.delays = _delays(name, delay)
@@ -127,10 +159,33 @@ class FaultyDriver(Driver):
                 "can fail, hang or skip, not two of them"
             )
             raise ConfigError(msg)
+        self.crash_after, self.crash_times, self.crash_from = _crash(
+            name, crash_after, crash_times, crash_from
+        )
+        if self.crash_after is not None and (
+            "background" in (self.fail_in, self.hang_in) or "background" in self.delays
+        ):
+            msg = (
+                f"FaultyDriver({name!r}) has crash_after= and a background fault "
+                "or delay; crash_after makes the background task and says when "
+                "it fails: drop fail_in/hang_in='background' and its delay"
+            )
+            raise ConfigError(msg)
         self.error = _error_factory(name, error)
         self.value = value
         self.recorder = recorder
         self.calls: Counter[str] = Counter()
+
+    @property
+    def lives(self) -> int:
+        """How many times it began to initialize: its first start plus its restarts."""
+        return self.calls["initialize"]
+
+    def crashes_in(self, life: int) -> bool:
+        """Whether its ``life``-th life (1 is the first start) crashes."""
+        if self.crash_after is None or life < self.crash_from:
+            return False
+        return self.crash_times is None or life < self.crash_from + self.crash_times
 
     def __repr__(self) -> str:
         faults = [
@@ -144,15 +199,24 @@ class FaultyDriver(Driver):
         ]
         if self.delays:
             faults.append(f"delay={self.delays!r}")
+        if self.crash_after is not None:
+            faults.append(f"crash_after={self.crash_after!r}")
+            if self.crash_times is not None:
+                faults.append(f"crash_times={self.crash_times!r}")
+            if self.crash_from != 1:
+                faults.append(f"crash_from={self.crash_from!r}")
         return (
             " ".join([f"<FaultyDriver {self.name!r} tier={self.tier!r}", *faults]) + ">"
         )
 
     async def initialize(self, ctx: Context) -> None:
         """Sleep, then fail, hang or skip if told to; start the faulty background task."""
+        life = self.calls["initialize"] + 1
         await self._act(ctx, "initialize")
         if "background" in (self.fail_in, self.hang_in):
             ctx.start_soon(self._act, ctx, "background", name=f"{self.name} background")
+        if self.crash_after is not None:
+            ctx.start_soon(self._crash, ctx, life, name=f"{self.name} life {life}")
 
     async def autostart(self, ctx: Context) -> None:
         """Sleep, then fail, hang or skip if told to."""
@@ -184,15 +248,25 @@ class FaultyDriver(Driver):
             if phase == self.fail_in:
                 raise self._error(phase)
 
+    async def _crash(self, ctx: Context, life: int) -> None:
+        """The background task of one life: crash after ``crash_after``, or run on."""
+        self.calls["background"] += 1
+        with self._recording(ctx, "background"):
+            if not self.crashes_in(life):
+                await anyio.sleep_forever()
+            assert self.crash_after is not None
+            await anyio.sleep(self.crash_after)
+            error = self._error("background", f"crashes in life {life}")
+            raise error
+
     def _recording(self, ctx: Context, phase: Phase) -> AbstractContextManager[None]:
         if self.recorder is None:
             return nullcontext()
         return self.recorder.phase(ctx, phase)
 
-    def _error(self, phase: str) -> BaseException:
-        msg = (
-            f"driver {self.name!r} fails in {phase} (fault injected by tiered.testing)"
-        )
+    def _error(self, phase: str, what: str | None = None) -> BaseException:
+        what = what or f"fails in {phase}"
+        msg = f"driver {self.name!r} {what} (fault injected by tiered.testing)"
         if self.error is None:
             return InjectedFault(msg)
         if isinstance(self.error, BaseException):
@@ -236,6 +310,42 @@ def _delays(name: str, delay: object) -> dict[Phase, float]:
         if seconds > 0 and checked is not None:
             out[checked] = float(seconds)
     return out
+
+
+def _crash(
+    name: str, after: object, times: object, start: object
+) -> tuple[float | None, int | None, int]:
+    """``crash_after``, ``crash_times`` and ``crash_from``, checked."""
+    if after is None:
+        if times is not None or start != 1:
+            msg = (
+                f"FaultyDriver({name!r}) has crash_times or crash_from but no "
+                "crash_after; crash_after=SECONDS says when each crash comes"
+            )
+            raise ConfigError(msg)
+        return None, None, 1
+    if (
+        isinstance(after, bool)
+        or not isinstance(after, int | float)
+        or not math.isfinite(after)
+        or after < 0
+    ):
+        msg = (
+            f"FaultyDriver({name!r}) has crash_after={after!r}; it is a finite "
+            "number of seconds >= 0 after initialize"
+        )
+        raise ConfigError(msg)
+    for what, value in (("crash_times", times), ("crash_from", start)):
+        if value is None and what == "crash_times":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            msg = (
+                f"FaultyDriver({name!r}) has {what}={value!r}; it is an integer "
+                ">= 1"
+                + (", or None to crash in every life" if what == "crash_times" else "")
+            )
+            raise ConfigError(msg)
+    return float(after), times, start  # type: ignore[return-value]  # checked
 
 
 def _error_factory(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal, NoReturn, Protocol, TypeAlias
 import anyio
 
 from .._exceptions import Skip
+from . import _reading
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -73,6 +74,9 @@ class Event:
 
 class Recorder:
     """An ordered log of driver phases, with assertions that read like the contract.
+
+    A restarted driver has several *lives* in one log, each beginning with
+    an ``initialize`` begin; the assertions about restarts read them.
 
     Drivers write to it (:class:`~tiered.testing.FaultyDriver` does when given
     ``recorder=``; a hand-written driver wraps a hook in :meth:`phase`).
@@ -211,6 +215,15 @@ class Recorder:
         }
         return sorted(begun, key=begun.__getitem__)
 
+    def lives(self, driver: str) -> int:
+        """How many lives ``driver`` began (its ``initialize`` begins): 1 + its restarts.
+
+        Example::
+
+            assert recorder.lives("storage") == 3  # restarted twice
+        """
+        return self.count(driver, "initialize")
+
     def format(self) -> str:
         """The log as text, one numbered event a line; failure messages show it.
 
@@ -313,27 +326,7 @@ class Recorder:
             self._fail(
                 "expected drivers to stop in reverse tier order, but none stopped"
             )
-        spans: dict[str, tuple[int, int, int | None]] = {}
-        for d in names:
-            begin = self._first(d, "stop", "begin")
-            if begin is None:
-                self._fail(
-                    f"expected {d!r} to stop in reverse tier order, but it never stopped"
-                )
-            spans[d] = (self._tier(d), begin, self._first_after(d, "stop", begin))
-        for low, (tier_low, begin_low, _) in spans.items():
-            for high, (tier_high, _, end_high) in spans.items():
-                if tier_high > tier_low and (end_high is None or end_high > begin_low):
-                    when = (
-                        "was still stopping"
-                        if end_high is None
-                        else f"had not finished stopping (it did at #{end_high})"
-                    )
-                    self._fail(
-                        f"expected tier {tier_high} to stop before tier {tier_low}, but "
-                        f"{low!r} (tier {tier_low}) began to stop at #{begin_low} while "
-                        f"{high!r} (tier {tier_high}) {when}"
-                    )
+        self._check(_reading.reverse_order(self.events, names))
 
     def assert_stopped_exactly_once(self, *drivers: str) -> None:
         """Assert that each driver's ``stop`` began exactly once.
@@ -348,11 +341,7 @@ class Recorder:
             recorder.assert_stopped_exactly_once("secrets")
         """
         __tracebackhide__ = True
-        names = drivers or tuple(
-            d
-            for d in self._drivers()
-            if self._first(d, "initialize", "end") is not None
-        )
+        names = drivers or self._initialized()
         if not names:
             self._fail(
                 "expected every initialized driver to stop exactly once, but no "
@@ -381,13 +370,63 @@ class Recorder:
                     f"expected {d!r} not to stop, but it began to stop at #{begin}"
                 )
 
+    # -- assertions about restarts ------------------------------------------------
+
+    def assert_restarted(self, driver: str, times: int | None = None) -> None:
+        """Assert that ``driver`` was restarted: exactly ``times`` times, or at least once.
+
+        A restart is a life after the first (``initialize`` began again),
+        failed or not, as ``DriverRecord.restarts`` counts them.
+
+        Example::
+
+            recorder.assert_restarted("storage", times=2)
+        """
+        __tracebackhide__ = True
+        self._check(_reading.restarted(self.events, driver, times))
+
+    def assert_stopped_once_per_life(self, *drivers: str) -> None:
+        """Assert that each life of each driver that initialized was stopped exactly once.
+
+        What tiered promises across restarts: a life whose ``initialize``
+        ended is stopped once, before the next begins; any other is not.
+        Without arguments: every driver that initialized.  Call it after the run.
+
+        Example::
+
+            recorder.assert_stopped_once_per_life()
+        """
+        __tracebackhide__ = True
+        names = drivers or self._initialized()
+        if not names:
+            self._fail(
+                "expected every life of every initialized driver to stop exactly "
+                "once, but no driver finished initialize"
+            )
+        for d in names:
+            self._check(_reading.stops_per_life(self.events, d))
+
+    def assert_never_running_without(self, dependent: str, requirement: str) -> None:
+        """Assert that ``dependent`` never ran while ``requirement`` was not up.
+
+        Each life of ``dependent``, from its ``initialize`` begin to the end
+        of its ``stop`` (or of the phase that ended it), must lie within one
+        life of ``requirement`` while it was up: after its ``initialize``
+        (and ``autostart``) ended, before its ``stop`` began.  What tiered
+        promises across restarts: a dependent is stopped before what it
+        requires, and started after it.
+
+        Example::
+
+            recorder.assert_never_running_without("qemu", "storage")
+        """
+        __tracebackhide__ = True
+        self._check(_reading.running_without(self.events, dependent, requirement))
+
     # -- helpers ---------------------------------------------------------------
 
     def _drivers(self) -> list[str]:
         return list(dict.fromkeys(e.driver for e in self.events))
-
-    def _tier(self, driver: str) -> int:
-        return next(e.tier for e in self.events if e.driver == driver)
 
     def _first(self, driver: str, phase: str, kind: str) -> int | None:
         for i, e in enumerate(self.events):
@@ -435,6 +474,19 @@ class Recorder:
         if not tuple(drivers):
             msg = f"Recorder.{method}() needs at least one driver name"
             raise TypeError(msg)
+
+    def _check(self, problem: str | None) -> None:
+        __tracebackhide__ = True
+        if problem is not None:
+            self._fail(problem)
+
+    def _initialized(self) -> tuple[str, ...]:
+        """The drivers whose ``initialize`` ended at least once."""
+        return tuple(
+            d
+            for d in self._drivers()
+            if self._first(d, "initialize", "end") is not None
+        )
 
     def _fail(self, message: str) -> NoReturn:
         __tracebackhide__ = True
