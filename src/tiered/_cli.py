@@ -56,7 +56,44 @@ def _parsers(
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     target_help = "the tiered.Runtime, or a function that returns one"
 
-    run = sub.add_parser(
+    run = _add_run(sub, formatter, target_help)
+
+    check = sub.add_parser(
+        "check", help="validate a runtime and print its plan", formatter_class=formatter
+    )
+    check.add_argument("target", metavar="MODULE:ATTR", help=target_help)
+
+    # listed for --help only: main() hands `demo ...` to tiered.demo before parsing
+    demo = sub.add_parser(
+        "demo",
+        help="the virtualization-host demo: libvirt's restart race, with and without tiers",
+        add_help=False,
+        formatter_class=formatter,
+    )
+
+    graph = sub.add_parser(
+        "graph",
+        help="print the plan as a Mermaid or Graphviz graph",
+        formatter_class=formatter,
+    )
+    graph.add_argument("target", metavar="MODULE:ATTR", help=target_help)
+    graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+
+    probe = _add_probe(sub, formatter)
+    return parser, {
+        "run": run,
+        "check": check,
+        "demo": demo,
+        "graph": graph,
+        "probe": probe,
+    }
+
+
+def _add_run(
+    sub: Any, formatter: type[argparse.HelpFormatter], target_help: str
+) -> argparse.ArgumentParser:
+    """``tiered run``'s parser."""
+    run: argparse.ArgumentParser = sub.add_parser(
         "run", help="serve a runtime until SIGTERM or SIGINT", formatter_class=formatter
     )
     run.add_argument("target", metavar="MODULE:ATTR", help=target_help)
@@ -98,29 +135,14 @@ def _parsers(
         help="log level of every other logger (the root logger; default: "
         "warning, or what the module set)",
     )
+    return run
 
-    check = sub.add_parser(
-        "check", help="validate a runtime and print its plan", formatter_class=formatter
-    )
-    check.add_argument("target", metavar="MODULE:ATTR", help=target_help)
 
-    # listed for --help only: main() hands `demo ...` to tiered.demo before parsing
-    demo = sub.add_parser(
-        "demo",
-        help="the virtualization-host demo: libvirt's restart race, with and without tiers",
-        add_help=False,
-        formatter_class=formatter,
-    )
-
-    graph = sub.add_parser(
-        "graph",
-        help="print the plan as a Mermaid or Graphviz graph",
-        formatter_class=formatter,
-    )
-    graph.add_argument("target", metavar="MODULE:ATTR", help=target_help)
-    graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
-
-    probe = sub.add_parser(
+def _add_probe(
+    sub: Any, formatter: type[argparse.HelpFormatter]
+) -> argparse.ArgumentParser:
+    """``tiered probe``'s parser."""
+    probe: argparse.ArgumentParser = sub.add_parser(
         "probe",
         help="exit 0 if a daemon's status file says it is ready (or live)",
         description="Read the status file a daemon keeps; exit 0 when it says the "
@@ -144,13 +166,7 @@ def _parsers(
         help="has the run not failed? (a liveness probe)",
     )
     probe.set_defaults(live=False)
-    return parser, {
-        "run": run,
-        "check": check,
-        "demo": demo,
-        "graph": graph,
-        "probe": probe,
-    }
+    return probe
 
 
 def _parser() -> argparse.ArgumentParser:

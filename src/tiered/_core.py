@@ -100,7 +100,7 @@ class Core:
         self.schedule: Schedule = _make_schedule(self, schedule)
         self._supervisor: Supervisor | None = None
         self.max_concurrent_starts = max_concurrent_starts
-        self.limiter: Any = None
+        self.limiter: anyio.Semaphore | None = None
         self.shutdown_timeout = shutdown_timeout
         self._budget = _Budget(self)
         self._dependents: dict[str, list[str]] | None = None

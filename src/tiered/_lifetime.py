@@ -32,6 +32,8 @@ from ._exceptions import DriverTimeout, UsageError
 from ._slot import DOWN, INITIALIZED, STARTING, STOPPING, UP
 
 if TYPE_CHECKING:
+    import anyio
+
     from ._backend import Scope
     from ._slot import Slot
 
@@ -42,6 +44,16 @@ _NO_SCOPE: Final = nullcontext()
 
 
 @internal
+async def _place(slot: Slot, limiter: anyio.Semaphore) -> bool:
+    """Wait for a place among ``max_concurrent_starts``; False if start-up failed meanwhile."""
+    await limiter.acquire()
+    if slot.job.aborted:
+        limiter.release()
+        _never_began(slot)
+        return False
+    return True
+
+
 async def lifetime(slot: Slot) -> None:
     """Initialize, autostart, rest until told to stop, stop: one driver, one task.
 
@@ -63,12 +75,8 @@ async def lifetime(slot: Slot) -> None:
         try:
             with start or _NO_SCOPE, life:
                 limiter = core.limiter
-                if limiter is not None:  # a place among max_concurrent_starts
-                    await limiter.acquire()
-                    if slot.job.aborted:  # start-up failed while it waited
-                        limiter.release()
-                        _never_began(slot)
-                        return
+                if limiter is not None and not await _place(slot, limiter):
+                    return
                 try:
                     now = core.clock()
                     slot.state = STARTING

@@ -84,25 +84,13 @@ async def aserve(
         ShutdownError: the run failed after start-up (a required driver
             failed, or a restart gave up), or some driver failed to stop.
     """
-    seconds = (
-        drain if isinstance(drain, int | float) and not isinstance(drain, bool) else -1
-    )
-    if not 0 <= seconds < math.inf:
-        msg = f"serve(drain={drain!r}): the drain is a finite number of seconds >= 0"
-        raise ConfigError(msg)
+    seconds = _drain_seconds(drain)
     notify = notifier if notifier is not None else Notifier.from_environ()
     run = runtime.run(schedule=schedule)
     # traced when the OpenTelemetry SDK is configured by its environment
     # variables; nothing is imported otherwise (docs/telemetry.md)
     trace_if_configured(run)
-    status = _StatusWriter(run, status_file) if status_file is not None else None
-    ctl = Control(
-        run, notify, drain=seconds, changed=status.changed if status else _nothing
-    )
-    if status is not None:
-        status.ctl = ctl
-        run.listen(status.event)
-    run.listen(_Notifications(run, notify, ctl))
+    status, ctl = _listeners(run, notify, seconds, status_file)
     outcome: BaseException | None = None
     try:
         async with anyio.create_task_group() as tg:
@@ -132,6 +120,32 @@ async def aserve(
         notify.close()
     if outcome is not None:
         raise outcome
+
+
+def _drain_seconds(drain: object) -> float:
+    """``drain`` checked: a finite number of seconds >= 0."""
+    seconds = (
+        drain if isinstance(drain, int | float) and not isinstance(drain, bool) else -1
+    )
+    if not 0 <= seconds < math.inf:
+        msg = f"serve(drain={drain!r}): the drain is a finite number of seconds >= 0"
+        raise ConfigError(msg)
+    return float(seconds)
+
+
+def _listeners(
+    run: Run, notify: Notifier, drain: float, status_file: str | Path | None
+) -> tuple[_StatusWriter | None, Control]:
+    """The status file's writer, the control, and the notifications, listening to ``run``."""
+    status = _StatusWriter(run, status_file) if status_file is not None else None
+    ctl = Control(
+        run, notify, drain=drain, changed=status.changed if status else _nothing
+    )
+    if status is not None:
+        status.ctl = ctl
+        run.listen(status.event)
+    run.listen(_Notifications(run, notify, ctl))
+    return status, ctl
 
 
 async def _serving(

@@ -16,12 +16,15 @@ if TYPE_CHECKING:
     from ._recorder import Event
 
 __all__ = [
+    "first",
     "lives",
     "restarted",
     "reverse_order",
     "running_without",
     "stops_per_life",
+    "story",
     "times",
+    "up_index",
     "up_spans",
 ]
 
@@ -104,7 +107,7 @@ def reverse_order(events: Sequence[Event], names: Sequence[str]) -> str | None:
     """Whether the stops of ``names`` ran tier by tier in reverse."""
     spans: dict[str, tuple[int, int, int | None]] = {}
     for d in names:
-        begin = _first(events, d, "stop", "begin")
+        begin = first(events, d, "stop", "begin")
         if begin is None:
             return f"expected {d!r} to stop in reverse tier order, but it never stopped"
         tier = next(e.tier for e in events if e.driver == d)
@@ -135,8 +138,50 @@ def reverse_order(events: Sequence[Event], names: Sequence[str]) -> str | None:
     return None
 
 
-def _first(events: Sequence[Event], driver: str, phase: str, kind: str) -> int | None:
+def first(events: Sequence[Event], driver: str, phase: str, kind: str) -> int | None:
+    """Where ``driver``'s first ``phase`` ``kind`` event is, or None."""
     return next((i for i, e in enumerate(events) if _is(e, driver, phase, kind)), None)
+
+
+def _first_after(
+    events: Sequence[Event], driver: str, phase: str, after: int
+) -> int | None:
+    """Where the phase that began at ``after`` ended, however it ended."""
+    for i in range(after + 1, len(events)):
+        e = events[i]
+        if e.driver == driver and e.phase == phase and e.kind in OUTCOMES:
+            return i
+    return None
+
+
+def up_index(events: Sequence[Event], driver: str) -> int | None:
+    """Where ``driver`` first came up (its autostart ended, or its initialize)."""
+    init = first(events, driver, "initialize", "end")
+    if init is None:
+        return None
+    if first(events, driver, "autostart", "begin") is None:
+        return init
+    return first(events, driver, "autostart", "end")
+
+
+def story(events: Sequence[Event], driver: str) -> str:
+    """Why ``driver`` is not up, in a few words, pointing into the log."""
+    if not any(e.driver == driver for e in events):
+        return f"{driver!r} recorded nothing"
+    for phase in ("initialize", "autostart"):
+        begin = first(events, driver, phase, "begin")
+        if begin is None:
+            if phase == "initialize":
+                return f"{driver!r} never began to initialize"
+            continue
+        end = _first_after(events, driver, phase, begin)
+        if end is None:
+            return f"the {phase} of {driver!r} began at #{begin} and has not ended"
+        event = events[end]
+        if event.kind != "end":
+            why = f" ({event.detail})" if event.detail else ""
+            return f"the {phase} of {driver!r} ended in {event.kind} at #{end}{why}"
+    return f"{driver!r} came up"  # pragma: no cover - only asked when it did not
 
 
 def stops_per_life(events: Sequence[Event], driver: str) -> str | None:

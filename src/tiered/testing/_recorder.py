@@ -24,7 +24,6 @@ Phase: TypeAlias = Literal["initialize", "autostart", "reload", "stop", "backgro
 Kind: TypeAlias = Literal["begin", "end", "fail", "skip", "cancel"]
 
 PHASES: tuple[Phase, ...] = ("initialize", "autostart", "reload", "stop", "background")
-_OUTCOMES: frozenset[str] = frozenset({"end", "fail", "skip", "cancel"})
 
 
 class _Named(Protocol):
@@ -429,46 +428,13 @@ class Recorder:
         return list(dict.fromkeys(e.driver for e in self.events))
 
     def _first(self, driver: str, phase: str, kind: str) -> int | None:
-        for i, e in enumerate(self.events):
-            if e.driver == driver and e.phase == phase and e.kind == kind:
-                return i
-        return None
-
-    def _first_after(self, driver: str, phase: str, after: int) -> int | None:
-        """Where the phase that began at ``after`` ended, however it ended."""
-        for i in range(after + 1, len(self.events)):
-            e = self.events[i]
-            if e.driver == driver and e.phase == phase and e.kind in _OUTCOMES:
-                return i
-        return None
+        return _reading.first(self.events, driver, phase, kind)
 
     def _up_index(self, driver: str) -> int | None:
-        init = self._first(driver, "initialize", "end")
-        if init is None:
-            return None
-        auto = self._first(driver, "autostart", "begin")
-        if auto is None:
-            return init
-        return self._first(driver, "autostart", "end")
+        return _reading.up_index(self.events, driver)
 
     def _story(self, driver: str) -> str:
-        """Why ``driver`` is not up, in a few words, pointing into the log."""
-        if not self.of(driver):
-            return f"{driver!r} recorded nothing"
-        for phase in ("initialize", "autostart"):
-            begin = self._first(driver, phase, "begin")
-            if begin is None:
-                if phase == "initialize":
-                    return f"{driver!r} never began to initialize"
-                continue
-            end = self._first_after(driver, phase, begin)
-            if end is None:
-                return f"the {phase} of {driver!r} began at #{begin} and has not ended"
-            event = self.events[end]
-            if event.kind != "end":
-                why = f" ({event.detail})" if event.detail else ""
-                return f"the {phase} of {driver!r} ended in {event.kind} at #{end}{why}"
-        return f"{driver!r} came up"  # pragma: no cover - only asked when it did not
+        return _reading.story(self.events, driver)
 
     def _need(self, drivers: Iterable[str], method: str) -> None:
         if not tuple(drivers):
