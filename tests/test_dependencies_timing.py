@@ -32,7 +32,7 @@ from support.probes import (
 from support.recorder import Recorder
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from trio.testing import MockClock
 
@@ -273,6 +273,53 @@ async def test_the_report_records_requires_after_and_eligible_at() -> None:
     assert c.eligible_at is not None
     assert c.eligible_at <= c.phases["initialize"][0]
     assert '"schedule": "dependencies"' in report.to_json()
+
+
+@pytest.mark.trio
+async def test_eligible_at_is_when_the_last_need_is_over_not_the_last_to_report(
+    autojump_clock: MockClock,
+) -> None:
+    """A need whose start is over late, though its hook ended early, sets eligible_at.
+
+    ``skipper`` skips itself at 0.01 but its background task takes 1 s to end,
+    so its start is over at 1.01; ``quick`` is up at 0.1.  ``late`` (after
+    both) begins at 1.01, and that is when it became eligible.  It used to say
+    0.01, the end of ``skipper``'s hook, the last need to report, and blame a
+    1 s wait on nothing.
+    """
+
+    async def background() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.sleep(1.0)
+
+    rt = tiered.Runtime("t", schedule="dependencies")
+
+    @rt.driver(tier=0, optional=True)
+    async def skipper(ctx: tiered.Context) -> AsyncIterator[None]:
+        ctx.start_soon(background)
+        await trio.sleep(0.01)  # the task has begun: its end takes 1 s
+        if ctx.tier >= 0:  # always
+            raise tiered.Skip("not on this host")
+        yield  # pragma: no cover - never runs
+
+    @rt.driver(tier=0)
+    async def quick(ctx: tiered.Context) -> AsyncIterator[None]:
+        await trio.sleep(0.1)
+        yield
+
+    @rt.driver(tier=1, after=("skipper", "quick"))
+    async def late(ctx: tiered.Context) -> AsyncIterator[None]:
+        yield
+
+    async with rt.run() as run:
+        pass
+    record = run.report.driver("late")
+    assert record.phases["initialize"][0] == pytest.approx(1.01)
+    assert record.eligible_at == pytest.approx(1.01)
+    assert record.waited == pytest.approx(0.0)
 
 
 # -- reload and restart -------------------------------------------------------------

@@ -438,3 +438,29 @@ async def test_up_at_waits_for_the_barrier(autojump_clock: MockClock) -> None:
     async with run:
         assert run.report.driver("quick").up_at == 2.5
     assert seen == [None]
+
+
+@pytest.mark.anyio
+async def test_phase_times_are_finer_than_a_millisecond() -> None:
+    """A 0.3 ms hook takes about 0.3 ms in the report, on every backend.
+
+    uvloop's loop clock counts whole milliseconds: the report said 0.000s or
+    0.001s for such a hook, and a trace shifted its spans by up to 1 ms.
+    """
+    import time
+
+    runtime = tiered.Runtime("fine")
+
+    @runtime.driver
+    async def busy(ctx: tiered.Context) -> AsyncIterator[None]:
+        until = time.perf_counter() + 0.0003
+        while time.perf_counter() < until:  # busy, without an await
+            pass
+        yield
+
+    async with runtime.run() as run:
+        pass
+    began, ended = run.report.driver("busy").phases["initialize"]
+    assert ended is not None
+    assert 0.0003 <= ended - began < 0.005
+    assert round((ended - began) * 1000, 6) % 1 != 0, (began, ended)

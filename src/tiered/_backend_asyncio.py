@@ -31,7 +31,10 @@ class AsyncioBackend(Backend):
         import asyncio
 
         super().__init__(
-            loop.time, scope, functools.partial(_Gate, loop), asyncio.CancelledError
+            _clock_of(loop),
+            scope,
+            functools.partial(_Gate, loop),
+            asyncio.CancelledError,
         )
         self.loop = loop
 
@@ -73,7 +76,8 @@ class _AsyncioHost(Host):
         )
 
     def alarm(self, callback: Callable[[float], None]) -> Alarm:
-        alarm = self._alarm = _LoopAlarm(callback, self.backend.loop)  # type: ignore[attr-defined]
+        backend = self.backend
+        alarm = self._alarm = _LoopAlarm(callback, backend.loop, backend.clock)  # type: ignore[attr-defined]
         return alarm
 
     def close(self) -> None:
@@ -83,14 +87,35 @@ class _AsyncioHost(Host):
             self._alarm.set(math.inf)
 
 
+def _clock_of(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """The run's clock: the loop's, unless it only counts milliseconds.
+
+    uvloop's ``loop.time()`` is libuv's clock, in whole milliseconds: a report
+    (and a trace) would say 0.000s for every hook under a millisecond.
+    ``time.monotonic`` is the clock it rounds; timers set by it fire at most a
+    millisecond late, and the deadlines re-arm one that rings early.  Any
+    other loop keeps its own ``time()``, so a loop with a virtual clock
+    still runs on it (tests/test_timeouts.py).
+    """
+    if type(loop).__module__.partition(".")[0] == "uvloop":
+        import time
+
+        return time.monotonic
+    return loop.time
+
+
 class _LoopAlarm(Alarm):
-    __slots__ = ("_handle", "_loop")
+    __slots__ = ("_clock", "_handle", "_loop")
 
     def __init__(
-        self, callback: Callable[[float], None], loop: asyncio.AbstractEventLoop
+        self,
+        callback: Callable[[float], None],
+        loop: asyncio.AbstractEventLoop,
+        clock: Callable[[], float],
     ) -> None:
         super().__init__(callback)
         self._loop = loop
+        self._clock = clock
         self._handle: asyncio.TimerHandle | None = None
 
     def set(self, when: float) -> None:
@@ -106,7 +131,7 @@ class _LoopAlarm(Alarm):
     def _ring(self) -> None:
         self._handle = None
         self.when = math.inf
-        self._callback(self._loop.time())
+        self._callback(self._clock())
 
 
 class _Gate:

@@ -130,9 +130,10 @@ class DependencyStart(Start):
             self.restarted(slot)
         ready = self._over(slot)
         if ready:
-            # they became ready as this one's start ended: that time is known
-            end = slot.auto_end if slot.auto_end is not None else slot.init_end
-            self._begin(ready, end)
+            # they became ready now: this one's start may be over well after
+            # its hook ended (a failed initialize waits for its background
+            # tasks), and the needs are over in the order they settle
+            self._begin(ready)
         elif not self.left:
             self.wake()
 
