@@ -69,7 +69,6 @@ on every run, so a failure in CI reproduces locally); ``make soak``
 from __future__ import annotations
 
 import re
-import sys
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar, cast
@@ -82,6 +81,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import tiered
+from support.backends import BACKENDS, Backend
 from support.recorder import Recorder
 from support.sizes import SOAK, size
 
@@ -90,7 +90,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-Backend = Literal["asyncio", "uvloop", "trio"]
 Fault = Literal[
     "none",
     "init_raise",
@@ -115,13 +114,6 @@ Fault = Literal[
 #: ``Boom``, sometimes one of the exceptions that once hung the run
 FLAVOURS = ("raise", "raise", "raise", "frozen", "unprintable", "base")
 
-BACKENDS = [
-    pytest.param("asyncio", id="asyncio"),
-    pytest.param("uvloop", id="uvloop"),
-    pytest.param("trio", id="trio"),
-]
-if sys.platform == "win32":  # pragma: no cover - uvloop does not exist there
-    del BACKENDS[1]
 
 #: examples per backend: 200 in ``make test``, 10,000 in ``make soak``
 EXAMPLES = size(200, 10_000)

@@ -61,13 +61,13 @@ are in tests/support/dagplans.py.
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import tiered
+from support.backends import BACKENDS
 from support.dagplans import (
     DEFAULT_TIMEOUT,
     STOP_FAULTS,
@@ -87,14 +87,6 @@ from support.dagplans import (
 )
 from support.recorder import Recorder
 from support.sizes import SOAK, size
-
-BACKENDS = [
-    pytest.param("asyncio", id="asyncio"),
-    pytest.param("uvloop", id="uvloop"),
-    pytest.param("trio", id="trio"),
-]
-if sys.platform == "win32":  # pragma: no cover - uvloop does not exist there
-    del BACKENDS[1]
 
 SCHEDULES = ["tiers", "dependencies"]
 

@@ -56,10 +56,9 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import pytest
@@ -68,6 +67,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tiered
+from support.backends import BACKENDS, Backend
 from support.sizes import SOAK, size
 from support.supervision import Member, Step
 from tiered.testing import Recorder
@@ -76,15 +76,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 T = TypeVar("T")
-Backend = Literal["asyncio", "uvloop", "trio"]
 
-BACKENDS = [
-    pytest.param("asyncio", id="asyncio"),
-    pytest.param("uvloop", id="uvloop"),
-    pytest.param("trio", id="trio"),
-]
-if sys.platform == "win32":  # pragma: no cover - uvloop does not exist there
-    del BACKENDS[1]
 
 #: examples per backend and schedule; the real clocks cost real time
 EXAMPLES = {

@@ -48,17 +48,11 @@ import anyio
 import pytest
 
 import tiered
+from support.backends import BACKENDS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-BACKENDS = [
-    pytest.param("asyncio", id="asyncio"),
-    pytest.param("uvloop", id="uvloop"),
-    pytest.param("trio", id="trio"),
-]
-if sys.platform == "win32":  # pragma: no cover - uvloop does not exist there
-    del BACKENDS[1]
 
 #: real seconds a case in the child may take before it counts as hung; every
 #: case takes milliseconds when the core is right

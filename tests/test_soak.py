@@ -26,35 +26,26 @@ dropped: pytest keeps every record a test logs, which would look like a leak.
 from __future__ import annotations
 
 import gc
-import logging
 import os
-import sys
 import tracemalloc
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 
 import tiered
+from support.backends import BACKENDS, Backend
 from support.sizes import SOAK, size
+from support.soak import kib, open_fds, quiet_tiered_logs, run_on, tracing
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.skipif(
     not os.path.isdir("/proc/self/fd"), reason="counts file descriptors in /proc"
 )
 
-Backend = Literal["asyncio", "uvloop", "trio"]
-BACKENDS = [
-    pytest.param("asyncio", id="asyncio"),
-    pytest.param("uvloop", id="uvloop"),
-    pytest.param("trio", id="trio"),
-]
-if sys.platform == "win32":  # pragma: no cover - uvloop does not exist there
-    del BACKENDS[1]
 
 CYCLES = size(300, 10_000)
 WARMUP = size(60, 500)
@@ -219,11 +210,6 @@ async def one_cycle(runtime: tiered.Runtime, cycle: Cycle) -> None:
     assert len(stopped) == len(set(stopped)), f"cycle {cycle.number}: {stopped}"
 
 
-def open_fds() -> int:
-    """How many file descriptors this process has open."""
-    return len(os.listdir("/proc/self/fd"))
-
-
 #: tiered's objects of one run: none may outlive it
 CENSUS = (tiered.Run, tiered.Context, tiered.Report, tiered.DriverRecord)
 
@@ -242,33 +228,6 @@ def sample(cycles: int) -> Sample:
     gc.collect()
     objects = sum(1 for o in gc.get_objects() if isinstance(o, CENSUS))
     return Sample(cycles, tracemalloc.get_traced_memory()[0], open_fds(), objects)
-
-
-class _Discard(logging.Handler):
-    """Formats each record, as a real handler would, then forgets it."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.format(record)
-
-
-@contextmanager
-def quiet_tiered_logs() -> Iterator[None]:
-    """tiered's records are formatted and dropped, not kept by pytest.
-
-    pytest keeps every record in memory, and attaches its handler to every
-    logger at the start of a test, so the handlers of ``tiered`` are swapped
-    for the duration, inside the test.
-    """
-    logger = logging.getLogger("tiered")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    logger.handlers = [_Discard()]
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.handlers, level, logger.propagate = saved
-        logger.setLevel(level)
 
 
 async def soak(cycles: int, warmup: int) -> list[Sample]:
@@ -294,19 +253,8 @@ async def soak(cycles: int, warmup: int) -> list[Sample]:
 
 
 def run_soak(backend: Backend) -> list[Sample]:
-    if backend == "uvloop":
-        return anyio.run(
-            soak,
-            CYCLES,
-            WARMUP,
-            backend="asyncio",
-            backend_options={"use_uvloop": True},
-        )
-    return anyio.run(soak, CYCLES, WARMUP, backend=backend)
-
-
-def _kib(n: int) -> str:
-    return f"{n / 1024:.1f} KiB"
+    samples: list[Sample] = run_on(backend, soak, CYCLES, WARMUP)
+    return samples
 
 
 @pytest.mark.timeout(0 if SOAK else 120)
@@ -315,23 +263,16 @@ def test_start_stop_cycles_leak_nothing(
     backend: Backend, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Thousands of cycles of a 50-driver runtime: no memory or descriptor growth."""
-    was_tracing = tracemalloc.is_tracing()
-    if not was_tracing:
-        tracemalloc.start()
-    try:
-        with quiet_tiered_logs():
-            samples = run_soak(backend)
-    finally:
-        if not was_tracing:
-            tracemalloc.stop()
+    with tracing(), quiet_tiered_logs():
+        samples = run_soak(backend)
     first, last = samples[0], samples[-1]
     trail = ", ".join(
-        f"{s.cycles}: {_kib(s.memory)}, {s.fds} fds, {s.objects} objects"
+        f"{s.cycles}: {kib(s.memory)}, {s.fds} fds, {s.objects} objects"
         for s in samples
     )
     summary = (
         f"soak {backend}: {CYCLES} cycles of {TIERS * PER_TIER} drivers after "
-        f"{WARMUP} warm-up; memory {_kib(first.memory)} -> {_kib(last.memory)} "
+        f"{WARMUP} warm-up; memory {kib(first.memory)} -> {kib(last.memory)} "
         f"({last.memory - first.memory:+d} bytes), open fds {first.fds} -> "
         f"{last.fds}, live Run/Context/Report/DriverRecord objects "
         f"{first.objects} -> {last.objects}"

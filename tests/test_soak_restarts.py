@@ -24,36 +24,28 @@ a cycle, without bound (docs/api.md, ``Report.events``).  ``make test`` runs
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import sys
 import tracemalloc
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
 import pytest
 
 import tiered
+from support.backends import BACKENDS, Backend
 from support.sizes import SOAK, size
+from support.soak import kib, open_fds, quiet_tiered_logs, run_on, tracing
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.skipif(
     not os.path.isdir("/proc/self/fd"), reason="counts file descriptors in /proc"
 )
 
-Backend = Literal["asyncio", "uvloop", "trio"]
-BACKENDS = [
-    pytest.param("asyncio", id="asyncio"),
-    pytest.param("uvloop", id="uvloop"),
-    pytest.param("trio", id="trio"),
-]
-if sys.platform == "win32":  # pragma: no cover - uvloop does not exist there
-    del BACKENDS[1]
 
 CYCLES = size(200, 5_000)
 WARMUP = size(50, 500)
@@ -156,10 +148,6 @@ class Sample:
     fds: int
 
 
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def events_size(run: tiered.Run) -> int:
     """Bytes held by the report's events (the RunEvents and their strings)."""
     return sum(
@@ -211,45 +199,8 @@ async def soak(cycles: int, warmup: int) -> list[Sample]:
 
 
 def run_soak(backend: Backend) -> list[Sample]:
-    if backend == "uvloop":
-        return anyio.run(
-            soak,
-            CYCLES,
-            WARMUP,
-            backend="asyncio",
-            backend_options={"use_uvloop": True},
-        )
-    return anyio.run(soak, CYCLES, WARMUP, backend=backend)
-
-
-class _Discard(logging.Handler):
-    """Formats each record, as a real handler would, then forgets it."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.format(record)
-
-
-@contextmanager
-def quiet_tiered_logs() -> Iterator[None]:
-    """tiered's records are formatted and dropped: pytest would keep them all.
-
-    As tests/test_soak.py does: pytest's handler keeps every record a test
-    logs, which would look like a leak.
-    """
-    logger = logging.getLogger("tiered")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    logger.handlers = [_Discard()]
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.handlers, level, logger.propagate = saved
-        logger.setLevel(level)
-
-
-def _kib(n: int) -> str:
-    return f"{n / 1024:.1f} KiB"
+    samples: list[Sample] = run_on(backend, soak, CYCLES, WARMUP)
+    return samples
 
 
 @pytest.mark.timeout(0 if SOAK else 120)
@@ -258,15 +209,8 @@ def test_crash_restart_cycles_leak_nothing(
     backend: Backend, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Thousands of crash-restart cycles in one run: no memory or descriptor growth."""
-    was_tracing = tracemalloc.is_tracing()
-    if not was_tracing:
-        tracemalloc.start()
-    try:
-        with quiet_tiered_logs():
-            samples = run_soak(backend)
-    finally:
-        if not was_tracing:
-            tracemalloc.stop()
+    with tracing(), quiet_tiered_logs():
+        samples = run_soak(backend)
     first, last = samples[0], samples[-1]
     per_cycle = (last.events - first.events) / max(1, last.cycles - first.cycles)
 
@@ -275,13 +219,13 @@ def test_crash_restart_cycles_leak_nothing(
 
     growth = lowest(samples[-3:]) - lowest(samples[:3])
     trail = ", ".join(
-        f"{s.cycles}: {_kib(s.memory)} ({_kib(s.events)} events), {s.fds} fds"
+        f"{s.cycles}: {kib(s.memory)} ({kib(s.events)} events), {s.fds} fds"
         for s in samples
     )
     summary = (
         f"soak restarts {backend}: {CYCLES} crash-restart cycles after {WARMUP} "
-        f"warm-up; memory {_kib(first.memory)} -> {_kib(last.memory)}, of which "
-        f"the report's events {_kib(first.events)} -> {_kib(last.events)} "
+        f"warm-up; memory {kib(first.memory)} -> {kib(last.memory)}, of which "
+        f"the report's events {kib(first.events)} -> {kib(last.events)} "
         f"({per_cycle:.0f} bytes a cycle); the rest grew {growth:+d} bytes; open "
         f"fds {first.fds} -> {last.fds}"
     )
