@@ -261,3 +261,42 @@ async def test_report_times_follow_the_mock_clock(autojump_clock: MockClock) -> 
         ("c", "initialize"),
     ]
     assert [r.name for r in report.blame()] == ["a", "b", "c"]
+
+
+@pytest.mark.trio
+async def test_the_shutdown_budget_cuts_every_stop_and_says_so_once(
+    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """shutdown_timeout=5: three stops that would hang for a minute end at 5 s.
+
+    The budget running out is one warning; it used to be a warning and an
+    info line saying the same.
+    """
+    runtime = tiered.Runtime("budget", shutdown_timeout=5.0)
+    for tier in range(3):
+
+        @runtime.driver(name=f"d{tier}", tier=tier, stop_timeout=60.0)
+        async def hangs(ctx: tiered.Context) -> AsyncIterator[None]:
+            yield
+            await trio.sleep_forever()
+
+    began = trio.current_time()
+    with pytest.raises(tiered.ShutdownError) as info:
+        async with runtime.run():
+            pass
+    assert trio.current_time() - began == pytest.approx(5.0)
+    assert sorted(f.driver for f in info.value.failures) == ["d0", "d1", "d2"]
+    said = [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if "shutdown_timeout" in r.getMessage()
+        and r.name == "tiered"
+        and "failed in stop" not in r.getMessage()
+    ]
+    assert said == [
+        (
+            "WARNING",
+            "the stop of 'budget' is cut short: the shutdown took its whole "
+            "shutdown_timeout of 5s",
+        )
+    ]

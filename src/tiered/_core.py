@@ -57,14 +57,12 @@ class _Budget:
         self.token = 0
 
     def expire(self, now: float) -> None:
-        log.warning(
-            "the shutdown of %r took its whole shutdown_timeout; cutting the "
-            "stops still running short",
-            self.core.name,
-        )
+        # one line, a warning: the run's budget ran out (it used to be said
+        # twice, once here and once by cut_short)
         self.core.cut_short(
             f"cut short: the shutdown took its whole shutdown_timeout of "
-            f"{self.core.shutdown_timeout:g}s"
+            f"{self.core.shutdown_timeout:g}s",
+            level=logging.WARNING,
         )
 
 
@@ -208,7 +206,9 @@ class Core:
         elif self.state == "starting" and self.start_job is not None:
             self.start_job.abort(reason="cancelled: the run is stopping")
 
-    def cut_short(self, why: str = "cut short on request") -> None:
+    def cut_short(
+        self, why: str = "cut short on request", level: int = logging.INFO
+    ) -> None:
         """End the shutdown now: running stops are cancelled, the rest get no time."""
         if self.cut:
             return
@@ -220,7 +220,7 @@ class Core:
                 self.deadlines.set(slot, now)
             elif slot.phase == "ending" and slot.aux is not None:
                 slot.aux.cancel()
-        log.info("the stop of %r is %s", self.name, why)
+        log.log(level, "the stop of %r is %s", self.name, why)
 
     def start_budget(self) -> None:
         """Shutdown begins: bound the whole of it by ``shutdown_timeout``."""
