@@ -95,7 +95,7 @@ def _clock_of(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
     ``time.monotonic`` is the clock it rounds; timers set by it fire at most a
     millisecond late, and the deadlines re-arm one that rings early.  Any
     other loop keeps its own ``time()``, so a loop with a virtual clock
-    still runs on it (tests/test_timeouts.py).
+    still runs on it (tests/test_report.py pins the resolution).
     """
     if type(loop).__module__.partition(".")[0] == "uvloop":
         import time
