@@ -28,20 +28,11 @@ if TYPE_CHECKING:
     from ._background import Tasks
     from ._core import Core
     from ._plan import PlannedDriver
+    from ._report import Status
     from ._restart import Backoff
 
-__all__ = ["Slot", "Status"]
+__all__ = ["Slot"]
 
-Status = Literal[
-    "pending",
-    "starting",
-    "running",
-    "restarting",
-    "failed",
-    "skipped",
-    "cancelled",
-    "stopped",
-]
 Outcome = Literal["failed", "skipped", "cancelled"]
 
 # lifecycle states, in the order a life goes through them
