@@ -222,13 +222,8 @@ def _shutdown_message(core: Core) -> str:
     names = ", ".join(
         f.driver for f in _each_driver_once(core.run_failures + core.stop_failures)
     )
-    slot = core.gave_up
-    if slot is not None and slot.backoff is not None:
-        policy = slot.backoff.policy
-        return (
-            f"runtime {core.name!r} stopped: it gave up restarting {slot.label()} "
-            f"after {policy.max_restarts} restart(s) within {policy.window:g}s ({names})"
-        )
+    if core.gave_up is not None:
+        return f"runtime {core.name!r} stopped: it {core.gave_up} ({names})"
     return f"runtime {core.name!r} stopped with errors ({names})"
 
 

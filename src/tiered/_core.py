@@ -117,7 +117,8 @@ class Core:
         self.cut_why = ""  # what cut the stop short, for its DriverTimeouts
         self.interrupt: BaseException | None = None
         self.start_job: Start | None = None
-        self.gave_up: Slot | None = None  # the driver the supervisor gave up on
+        # what the supervisor gave up on: "gave up restarting storage (tier 1) after ..."
+        self.gave_up: str | None = None
         self.stop_failures: list[Failure] = []
         self.run_failures: list[Failure] = []
         self.tiers: list[TierRecordData] = []

@@ -367,7 +367,7 @@ class Supervisor:
         if all(core.slots[n].d.optional for n in core.dependents(root.name)):
             core.policy.contain(root, failure)
         else:
-            core.gave_up = root
+            core.gave_up = what
             core.stop_run(failure)
         # after stop_run: a listener of "gave-up" sees the run not live
         core.journal.emit("gave-up", root, policy.max_restarts, what, keep=True)
