@@ -49,7 +49,6 @@ async def _place(slot: Slot, limiter: anyio.Semaphore) -> bool:
     await limiter.acquire()
     if slot.job.aborted:
         limiter.release()
-        _never_began(slot)
         return False
     return True
 
@@ -76,6 +75,7 @@ async def lifetime(slot: Slot) -> None:
             with start or _NO_SCOPE, life:
                 limiter = core.limiter
                 if limiter is not None and not await _place(slot, limiter):
+                    _never_began(slot)
                     return
                 try:
                     now = core.clock()
@@ -214,11 +214,8 @@ async def _autostart(slot: Slot, life: Scope) -> None:
     # failure cancels it; life is shielded again before anything else
     life.shield = False
     try:
-        if limiter is not None:
-            await limiter.acquire()
-            if slot.job.aborted:  # start-up failed while it waited
-                limiter.release()
-                return
+        if limiter is not None and not await _place(slot, limiter):
+            return  # start-up failed while it waited
         try:
             now = core.clock()
             slot.auto_at = now - core.t0
