@@ -96,10 +96,7 @@ class Policy:
         self._fail(slot, phase, error)
 
     def _fail(self, slot: Slot, phase: str, exc: Exception) -> None:
-        slot.outcome = "failed"
-        slot.error = exc
-        failure = Failure(slot.name, slot.tier, phase, exc)
-        note(exc, failure)
+        failure = _failed(slot, phase, exc)
         journal = self.core.journal
         journal.changed(slot, describe(exc))
         if slot.d.optional:
@@ -153,9 +150,7 @@ class Policy:
     def interrupted(self, slot: Slot, phase: str, exc: BaseException) -> None:
         """A hook raised a BaseException that is not a cancellation."""
         core = self.core
-        slot.outcome = "failed"
-        slot.error = exc
-        note(exc, Failure(slot.name, slot.tier, phase, exc))
+        _failed(slot, phase, exc)
         core.journal.transition(
             slot, f"interrupted in {phase}: {describe(exc)}", None, logging.ERROR
         )
@@ -177,10 +172,7 @@ class Policy:
             )
             wrapped.__cause__ = exc
             exc = wrapped
-        slot.outcome = "failed"
-        slot.error = exc
-        failure = Failure(slot.name, slot.tier, phase, exc)
-        note(exc, failure)
+        failure = _failed(slot, phase, exc)
         core = self.core
         what = (
             "failed in stop"
@@ -289,3 +281,12 @@ class Policy:
                 "failure", slot, "contained", failure.describe(), keep=True
             )
         core.spawn_stop([m for m in members if m.state != PENDING])
+
+
+def _failed(slot: Slot, phase: str, exc: BaseException) -> Failure:
+    """``slot`` failed in ``phase`` with ``exc``: recorded on it, and noted on ``exc``."""
+    slot.outcome = "failed"
+    slot.error = exc
+    failure = Failure(slot.name, slot.tier, phase, exc)
+    note(exc, failure)
+    return failure
