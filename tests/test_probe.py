@@ -19,11 +19,13 @@ import sys
 import textwrap
 import threading
 import time
+import typing
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from support.daemon import ROOT, TIMEOUT, child_env, tiered_command
+from tiered._report import Status
 from tiered._status import (
     DRIVER_STATUSES,
     STATES,
@@ -365,6 +367,9 @@ def test_the_vocabulary() -> None:
         "cancelled",
         "stopped",
     }
+    # the status file's list is the report's, written apart so that the
+    # probe imports nothing but the status file's module
+    assert typing.get_args(Status) == DRIVER_STATUSES
 
 
 READER = """\
