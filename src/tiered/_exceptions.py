@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self, TypeVar
+
+from ._record import Record, init
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -77,8 +78,7 @@ class DriverTimeout(TieredError, TimeoutError):
 
 
 @public
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(Record):
     """One driver's failure, as :class:`StartupError` and :class:`ShutdownError` hold it.
 
     Read these rather than the notes' text: ``serve()``, the command line
@@ -93,10 +93,20 @@ class Failure:
             :class:`DriverTimeout` for a timeout).
     """
 
+    __slots__ = ("driver", "error", "phase", "tier")
+    __match_args__ = ("driver", "tier", "phase", "error")
     driver: str
     tier: int
     phase: str
     error: BaseException
+
+    def __init__(
+        self, driver: str, tier: int, phase: str, error: BaseException
+    ) -> None:
+        init(self, "driver", driver)
+        init(self, "tier", tier)
+        init(self, "phase", phase)
+        init(self, "error", error)
 
     def describe(self) -> str:
         """``driver 'storage' (tier 1), phase initialize: OSError: ...``."""

@@ -16,10 +16,10 @@ which the report shows.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from ._exceptions import ConfigError, public
+from ._record import Record, init
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,8 +37,7 @@ EventKind = Literal[
 
 
 @public
-@dataclass(frozen=True, slots=True)
-class RunEvent:
+class RunEvent(Record):
     """One thing that happened in a run, as ``run.listen()`` callbacks get it.
 
     Attributes:
@@ -57,12 +56,30 @@ class RunEvent:
         detail: a human-readable line, for failures and restarts.
     """
 
+    __slots__ = ("detail", "driver", "kind", "tier", "time", "value")
+    __match_args__ = ("kind", "time", "driver", "tier", "value", "detail")
     kind: EventKind
     time: float
-    driver: str | None = None
-    tier: int | None = None
-    value: str | float | None = None
-    detail: str | None = None
+    driver: str | None
+    tier: int | None
+    value: str | float | None
+    detail: str | None
+
+    def __init__(
+        self,
+        kind: EventKind,
+        time: float,
+        driver: str | None = None,
+        tier: int | None = None,
+        value: str | float | None = None,
+        detail: str | None = None,
+    ) -> None:
+        init(self, "kind", kind)
+        init(self, "time", time)
+        init(self, "driver", driver)
+        init(self, "tier", tier)
+        init(self, "value", value)
+        init(self, "detail", detail)
 
 
 class Journal:

@@ -7,12 +7,12 @@ each naming the drivers and tiers involved and how to fix it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ._driver import Driver, DriverHandle, Requirement, Spec
 from ._exceptions import ConfigError, public
+from ._record import Record, init
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -23,8 +23,7 @@ __all__ = ["Plan", "PlannedDriver", "did_you_mean"]
 
 
 @public
-@dataclass(frozen=True, slots=True)
-class PlannedDriver:
+class PlannedDriver(Record):
     """One driver of a :class:`Plan`: its tier and requirements resolved.
 
     Attributes:
@@ -42,6 +41,30 @@ class PlannedDriver:
             ``after``.
     """
 
+    __slots__ = (
+        "after",
+        "inferred",
+        "name",
+        "needs",
+        "optional",
+        "requires",
+        "restart",
+        "spec",
+        "start_timeout",
+        "stop_timeout",
+        "tier",
+    )
+    __match_args__ = (
+        "name",
+        "tier",
+        "requires",
+        "optional",
+        "start_timeout",
+        "stop_timeout",
+        "inferred",
+        "after",
+        "restart",
+    )
     name: str
     tier: int
     requires: tuple[str, ...]
@@ -51,17 +74,42 @@ class PlannedDriver:
     stop_timeout: float
     #: true when the tier was inferred from ``requires``
     inferred: bool
-    spec: Spec = field(repr=False, compare=False)
-    after: tuple[str, ...] = ()
-    restart: Restart | None = None
+    spec: Spec
+    after: tuple[str, ...]
+    restart: Restart | None
     #: ``requires`` then ``after``: what it waits for under the dependency
     #: schedule (the same tuple as ``requires`` when there is no ``after``)
-    needs: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    needs: tuple[str, ...]
+
+    def __init__(
+        self,
+        name: str,
+        tier: int,
+        requires: tuple[str, ...],
+        optional: bool,
+        start_timeout: float,
+        stop_timeout: float,
+        inferred: bool,
+        spec: Spec,
+        after: tuple[str, ...] = (),
+        restart: Restart | None = None,
+        needs: tuple[str, ...] = (),
+    ) -> None:
+        init(self, "name", name)
+        init(self, "tier", tier)
+        init(self, "requires", requires)
+        init(self, "optional", optional)
+        init(self, "start_timeout", start_timeout)
+        init(self, "stop_timeout", stop_timeout)
+        init(self, "inferred", inferred)
+        init(self, "spec", spec)
+        init(self, "after", after)
+        init(self, "restart", restart)
+        init(self, "needs", needs)
 
 
 @public
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(Record):
     """A validated runtime: what :meth:`Runtime.check` returns.
 
     Making a plan is pure and synchronous: nothing starts.  ``tiered check``
@@ -82,9 +130,21 @@ class Plan:
         drivers: every driver by name, in declaration order.
     """
 
+    __slots__ = ("drivers", "name", "tiers")
+    __match_args__ = ("name", "tiers", "drivers")
     name: str
     tiers: tuple[tuple[str, ...], ...]
     drivers: Mapping[str, PlannedDriver]
+
+    def __init__(
+        self,
+        name: str,
+        tiers: tuple[tuple[str, ...], ...],
+        drivers: Mapping[str, PlannedDriver],
+    ) -> None:
+        init(self, "name", name)
+        init(self, "tiers", tiers)
+        init(self, "drivers", drivers)
 
     def to_text(self) -> str:
         """Render the plan as ``tiered check`` prints it."""
