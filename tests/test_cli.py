@@ -23,6 +23,7 @@ from tiered._cli import (
     _help_blocks,
     _help_commands,
     _help_text,
+    _parsers,
     _render_help_blocks,
     main,
 )
@@ -608,3 +609,24 @@ def test_help_text_is_what_help_prints(
         assert capsys.readouterr().out == _help_text(*command)
     assert main(["demo", "--help"]) == 0
     assert capsys.readouterr().out == _help_text("demo")
+
+
+@pytest.mark.parametrize("columns", ["40", "100", "0", "wide"])
+def test_help_wraps_at_the_width_argparse_would_take(
+    columns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The formatter that spares argparse its shutil import wraps as argparse's own.
+
+    ``$COLUMNS`` first; a value that is not a positive number falls back to
+    the terminal (none under pytest's capture: 80), as shutil does.
+    """
+    import argparse
+
+    monkeypatch.setenv("COLUMNS", columns)
+    ours_top, ours = _parsers()
+    theirs_top, theirs = _parsers(argparse.HelpFormatter)
+    assert ours_top.format_help() == theirs_top.format_help()
+    for command in ours:
+        assert ours[command].format_help() == theirs[command].format_help(), command
+    if columns == "40":
+        assert max(map(len, ours_top.format_help().splitlines())) <= 40

@@ -30,6 +30,38 @@ _BACKENDS = ("asyncio", "uvloop", "trio")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
+class _TerminalFormatter(argparse.HelpFormatter):
+    """argparse's formatter, as wide as the terminal, found without ``shutil``.
+
+    argparse imports ``shutil`` (and with it zlib, bz2, lzma and fnmatch) the
+    first time it makes a formatter, which it does for every argument it
+    adds: that import was most of what building the parsers cost ``tiered
+    run`` and ``tiered probe`` (docs/benchmarks.md).  The width is the one
+    ``shutil.get_terminal_size()`` gives: ``$COLUMNS``, else the terminal's,
+    else 80; less 2, as argparse takes it.
+    """
+
+    def __init__(self, prog: str, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("width", _columns() - 2)
+        super().__init__(prog, *args, **kwargs)
+
+
+def _columns() -> int:
+    """The terminal's width in columns, as ``shutil.get_terminal_size()`` says it."""
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
 def _fixed_width(columns: int) -> type[argparse.HelpFormatter]:
     """A help formatter that wraps as on a terminal ``columns`` wide."""
 
@@ -42,7 +74,7 @@ def _fixed_width(columns: int) -> type[argparse.HelpFormatter]:
 
 
 def _parsers(
-    formatter: type[argparse.HelpFormatter] = argparse.HelpFormatter,
+    formatter: type[argparse.HelpFormatter] = _TerminalFormatter,
 ) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The ``tiered`` parser and its subcommands' parsers, by name."""
     parser = argparse.ArgumentParser(
