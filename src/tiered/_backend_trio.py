@@ -27,12 +27,16 @@ class TrioBackend(Backend):
     name = "trio"
 
     def __init__(self, trio: Any) -> None:
+        lowlevel = trio.lowlevel
+        clock = lowlevel.current_clock()
+        # the run's clock itself: trio.current_time() finds the runner in a
+        # thread-local and asks this same clock, and a run asks it several
+        # times per driver
         super().__init__(
-            trio.current_time, trio.CancelScope, trio.Event, trio.Cancelled
+            clock.current_time, trio.CancelScope, trio.Event, trio.Cancelled
         )
         self.trio = trio
-        lowlevel = trio.lowlevel
-        self.clock_name = type(lowlevel.current_clock()).__name__
+        self.clock_name = type(clock).__name__
         self.virtual_clock = self.clock_name != "SystemClock"
         apply_ki_marks(lowlevel)
 
