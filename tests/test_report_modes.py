@@ -9,6 +9,7 @@ on trio's ``autojump_clock``; what is about running on every backend.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
@@ -331,6 +332,36 @@ async def test_a_background_failure_during_start_up_is_failed_in_background(
     record = (await report_of(rt, 1.0)).driver("watcher")
     assert (record.status, record.failed_in) == ("failed", "background")
     assert record.error == "ConnectionError: lost at once"
+
+
+@dataclasses.dataclass(frozen=True)
+class _NoNotes(Exception):
+    """An exception that takes no notes (``add_note`` raises FrozenInstanceError)."""
+
+
+@pytest.mark.trio
+async def test_failed_in_needs_no_note_on_the_exception(
+    autojump_clock: MockClock,
+) -> None:
+    """An optional driver's background task raises what takes no notes: still failed_in background.
+
+    The report reads the phase from the failure's record; it used to read it
+    from the exception's note, and without one it said "initialize".
+    """
+    rt = tiered.Runtime("virtd")
+
+    @rt.driver(tier=0, optional=True)
+    async def watcher(ctx: tiered.Context) -> AsyncIterator[None]:
+        async def crash() -> None:
+            await trio.sleep(1)  # after start-up
+            raise _NoNotes
+
+        ctx.start_soon(crash)
+        yield
+
+    record = (await report_of(rt, 5.0)).driver("watcher")
+    assert (record.status, record.failed_in) == ("failed", "background")
+    assert record.error == "_NoNotes"
 
 
 @pytest.mark.anyio

@@ -544,6 +544,56 @@ async def test_the_give_up_log_line_names_the_driver_once(
 
 
 @pytest.mark.trio
+async def test_run_gave_up_says_why_before_the_run_stops_being_live(
+    autojump_clock: MockClock,
+) -> None:
+    """``run.gave_up``: None while restarts go on, the reason once live turns false.
+
+    What tiered.asgi reads to say why a served run stopped, rather than the
+    ShutdownError's message.
+    """
+    runtime = tiered.Runtime("t")
+    policy = tiered.Restart(max_restarts=1, window=60.0, delay=0.1)
+    runtime.add(FaultyDriver("a", restart=policy, crash_after=1.0))
+    seen: list[tuple[str, bool, str | None]] = []
+    run = runtime.run()
+
+    def on(event: tiered.RunEvent) -> None:
+        if event.kind in ("state", "restart", "gave-up"):
+            seen.append((event.kind, run.live, run.gave_up))
+
+    async def body() -> None:
+        async with run:
+            run.listen(on)
+            await trio.sleep_forever()
+
+    with pytest.raises(tiered.ShutdownError):
+        await body()
+    why = "gave up restarting a (tier 0) after 1 restart(s) within 60s"
+    assert ("restart", True, None) in seen
+    assert all(gave_up is None for _, live, gave_up in seen if live)
+    assert run.gave_up == why
+    first_not_live = next(s for s in seen if not s[1])
+    assert first_not_live == ("state", False, why)
+    assert ("gave-up", False, why) in seen
+
+
+@pytest.mark.trio
+async def test_a_contained_give_up_does_not_stop_the_run(
+    autojump_clock: MockClock,
+) -> None:
+    """An optional driver that gives up is contained: the run goes on, gave_up stays None."""
+    runtime = tiered.Runtime("t")
+    policy = tiered.Restart(max_restarts=1, window=60.0, delay=0.1)
+    runtime.add(FaultyDriver("a", restart=policy, crash_after=1.0, optional=True))
+    async with runtime.run() as run:
+        await trio.sleep(10.0)
+        assert run.live
+        assert run.gave_up is None
+        assert run.statuses()["a"] == "failed"
+
+
+@pytest.mark.trio
 async def test_giving_up_stops_the_run_through_the_body(
     autojump_clock: MockClock,
 ) -> None:

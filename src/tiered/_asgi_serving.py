@@ -123,13 +123,8 @@ class Serving:
         error = run.shutdown_error()
         failures = error.failures if error is not None else ()
         what = "; ".join(f.describe() for f in failures) or "a driver failed"
-        # "runtime 'web' stopped: it gave up restarting storage (tier 1) after
-        # 3 restart(s) within 60s (storage)": the give-up is in the message
-        # only (its event may come after this one)
-        head = error.message if error is not None else ""
-        at = head.find("gave up restarting")
-        if at >= 0:
-            what += f" ({head[at:].rsplit(' (', 1)[0]})"
+        if run.gave_up is not None:  # set before the run stopped being live
+            what += f" ({run.gave_up})"
         self.failure = what
         handled = self._watching or _handled(signal.getsignal(signal.SIGTERM))
         log.error(

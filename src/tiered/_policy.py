@@ -217,8 +217,7 @@ class Policy:
         elif all(core.slots[n].d.optional for n in core.dependents(slot.name)):
             self.contain(slot, failure)
         else:
-            slot.outcome = "failed"
-            slot.error = exc
+            slot.record_failure(failure)
             core.stop_run(failure)
 
     def _fails_a_required_dependent(
@@ -252,8 +251,7 @@ class Policy:
     ) -> None:
         """Stop an optional driver and the drivers that require it; the run goes on."""
         core = self.core
-        slot.outcome = "failed"
-        slot.error = failure.error
+        slot.record_failure(failure)
         members = [core.slots[n] for n in core.dependents(slot.name)]
         if during_start and self._fails_a_required_dependent(
             slot, members[1:], failure
@@ -285,8 +283,7 @@ class Policy:
 
 def _failed(slot: Slot, phase: str, exc: BaseException) -> Failure:
     """``slot`` failed in ``phase`` with ``exc``: recorded on it, and noted on ``exc``."""
-    slot.outcome = "failed"
-    slot.error = exc
     failure = Failure(slot.name, slot.tier, phase, exc)
+    slot.record_failure(failure)
     note(exc, failure)
     return failure

@@ -243,6 +243,17 @@ class Run:
         """
         return shutdown_error(self._core)
 
+    @property
+    def gave_up(self) -> str | None:
+        """Why the supervisor stopped the run, or None if it did not.
+
+        ``"gave up restarting storage (tier 1) after 3 restart(s) within
+        60s"``: set when a driver failed once more than its
+        :class:`Restart` allows and the run stops for it (before the
+        ``"gave-up"`` event, and before the run stops being live).
+        """
+        return self._core.gave_up
+
     # -- what users call -----------------------------------------------------------------
 
     @overload

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ._backend import Batch, Scope
     from ._background import Tasks
     from ._core import Core
+    from ._exceptions import Failure
     from ._plan import PlannedDriver
     from ._report import Status
     from ._restart import Backoff
@@ -71,6 +72,7 @@ class Slot:
         "deadline",
         "eligible_at",
         "error",
+        "failed_in",
         "gen",
         "init_at",
         "init_end",
@@ -124,6 +126,8 @@ class Slot:
         self.state = PENDING
         self.outcome: Outcome | None = None
         self.error: BaseException | None = None
+        #: the phase of its own failure in this life (the Failure's), or None
+        self.failed_in: str | None = None
         self.reason: str | None = None
         self.value: Any = None
         self.gen: AsyncIterator[Any] | None = None
@@ -183,6 +187,12 @@ class Slot:
     def up(self) -> bool:
         """Started and serving: what ``requires`` waits for."""
         return self.state == UP and self.outcome is None and not self.restarting
+
+    def record_failure(self, failure: Failure) -> None:
+        """Its own failure: failed, with the error, and the phase it was in."""
+        self.outcome = "failed"
+        self.error = failure.error
+        self.failed_in = failure.phase
 
     def label(self) -> str:
         """``storage (tier 1)``, as every message names a driver."""

@@ -14,7 +14,6 @@ from ._report import DriverRecord, Report, TierRecord
 
 if TYPE_CHECKING:
     from ._core import Core
-    from ._exceptions import Failure
     from ._slot import Slot
 
 __all__ = ["build_report"]
@@ -22,10 +21,9 @@ __all__ = ["build_report"]
 
 def build_report(core: Core) -> Report:
     """Everything the report shows, as of now."""
-    failures = _failures(core)
     return Report(
         name=core.name,
-        drivers=tuple(_record(slot, failures) for slot in core.order),
+        drivers=tuple(_record(slot) for slot in core.order),
         tiers=tuple(
             TierRecord(index=t.index, drivers=t.names, start=t.start, end=t.end)
             for t in core.tiers
@@ -39,17 +37,9 @@ def build_report(core: Core) -> Report:
     )
 
 
-def _failures(core: Core) -> list[Failure]:
-    """Every failure the run noted with its phase: start-up, after it, stops."""
-    found: list[Failure] = []
-    if core.start_job is not None:
-        found += core.start_job.failures
-    return found + core.run_failures + core.stop_failures
-
-
-def _record(slot: Slot, failures: list[Failure]) -> DriverRecord:
+def _record(slot: Slot) -> DriverRecord:
     d = slot.d
-    failed_in = _failed_in(slot, failures)
+    failed_in = _failed_in(slot)
     return DriverRecord(
         name=slot.name,
         tier=slot.tier,
@@ -68,25 +58,11 @@ def _record(slot: Slot, failures: list[Failure]) -> DriverRecord:
     )
 
 
-def _failed_in(slot: Slot, failures: list[Failure]) -> str | None:
-    """The phase of the driver's own failure, from what the run kept of it."""
-    error = slot.error
-    if slot.outcome != "failed" or error is None:
+def _failed_in(slot: Slot) -> str | None:
+    """The phase of the driver's own failure, as its Failure record says."""
+    if slot.outcome != "failed" or slot.error is None:
         return None  # not failed, or failed because a requirement did
-    for failure in reversed(failures):
-        if failure.error is error:
-            return failure.phase
-    # not in a list (an optional driver): the note the policy added names it
-    prefix = f"driver {slot.name!r} (tier {slot.tier}), phase "
-    notes = getattr(error, "__notes__", None)
-    if isinstance(notes, list):
-        for text in reversed(notes):
-            if isinstance(text, str) and text.startswith(prefix):
-                return text[len(prefix) :]
-    # an exception that takes no notes: the last hook it was in
-    if slot.auto_at is not None:
-        return "autostart"
-    return "initialize"
+    return slot.failed_in
 
 
 def _up_at(slot: Slot, failed_in: str | None) -> float | None:

@@ -93,8 +93,7 @@ class Supervisor:
             # the run is stopping for another failure: nothing restarts, and
             # its shutdown stops this one in order (a restart would stop it
             # now, under dependents still up: tests/test_properties_supervision.py)
-            slot.outcome = "failed"
-            slot.error = failure.error
+            slot.record_failure(failure)
             core.journal.changed(slot)
             return
         policy = slot.d.restart
@@ -312,8 +311,7 @@ class Supervisor:
                 and member.outcome is None
                 and member.state in (UP, STOPPING, DOWN)
             ):
-                member.outcome = "failed"
-                member.error = job.failure.error
+                member.record_failure(job.failure)
             self.core.journal.changed(member)
 
     def _unbegun(self, job: _Restart, reason: str | None) -> None:
@@ -362,8 +360,7 @@ class Supervisor:
             self._unbegun(job, f"cancelled: tiered {what}")
         for member in members:
             member.restarting = False
-        root.outcome = "failed"
-        root.error = failure.error
+        root.record_failure(failure)
         if all(core.slots[n].d.optional for n in core.dependents(root.name)):
             core.policy.contain(root, failure)
         else:
