@@ -433,3 +433,29 @@ async def test_a_containment_after_start_up_is_listed_once_as_such() -> None:
         if el.get("class") == "crash" and el.find(f"{SVG}title") is not None
     ]
     assert len(crosses) == 1  # one failure, one cross
+
+
+@pytest.mark.trio
+async def test_a_restart_loop_keeps_a_bounded_record(autojump_clock: MockClock) -> None:
+    """A driver that fails every 2 s for hours keeps the latest 1,000 incidents and counts the rest.
+
+    Its failures are further apart than ``window``, so it never gives up:
+    before, ``report.events`` grew by two events a cycle for as long as the
+    daemon ran.
+    """
+    from tiered.testing import FaultyDriver
+
+    rt = tiered.Runtime("virtd")
+    policy = tiered.Restart(max_restarts=1, window=1.0, delay=0.01)
+    rt.add(FaultyDriver("storage", restart=policy, crash_after=2.0, crash_times=700))
+    async with rt.run() as run:
+        await trio.sleep(700 * 2.01 + 5)
+        report = run.report
+    assert report.driver("storage").restarts == 700
+    assert len(report.events) == 1000
+    assert report.events_dropped == 2 * 700 - 1000
+    assert [e.kind for e in report.events[-2:]] == ["failure", "restart"]
+    assert report.events[0].time < report.events[-1].time
+    text = report.to_text()
+    assert "(400 earlier event(s) not kept)" in text
+    assert json.loads(report.to_json())["events_dropped"] == 400

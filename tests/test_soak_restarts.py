@@ -17,7 +17,8 @@ tests/test_soak.py does for start/stop cycles.  The descriptors must end as
 they began; memory may grow by ``MEMORY_SLACK`` plus what the run's report
 keeps by design, one ``failure`` and one ``restart`` event per cycle
 (``report.events``), which is measured and shown apart: that is about 0.7 KiB
-a cycle, without bound (docs/api.md, ``Report.events``).  ``make test`` runs
+a cycle, up to the latest 1,000 events (``Report.events_dropped`` counts the
+rest: tests/test_report_modes.py).  ``make test`` runs
 200 cycles per backend; ``TIERED_SOAK=1`` runs 5,000.
 """
 
@@ -51,8 +52,11 @@ CYCLES = size(200, 5_000)
 WARMUP = size(50, 500)
 #: growth of traced memory allowed, beyond the report's events (lowest of
 #: the first three samples to lowest of the last three): a leak of 0.5 KiB a
-#: cycle exceeds it in ``make test``, one of 13 bytes under ``TIERED_SOAK``
-MEMORY_SLACK = 64 * 1024
+#: cycle exceeds it in ``make test``, one of 20 bytes under ``TIERED_SOAK``.
+#: On trio, with the machine busy, 200 cycles after 50 of warm-up grew 65 KiB
+#: (twice in five runs, with and without the bound on incidents):
+#: what is still warming up, since 5,000 cycles grow about 35 KiB in all
+MEMORY_SLACK = 96 * 1024
 #: failures are forgotten after this long, so the budget never runs out: a
 #: cycle takes far longer (tests/test_supervision.py shows the window at work)
 WINDOW = 1e-5

@@ -10,13 +10,16 @@ record carries ``tiered_driver``, ``tiered_tier`` and ``tiered_status``
 turns them into systemd notifications and the status file, and
 :mod:`tiered.otel` into spans.  Events are made only when someone listens.
 Failures, restarts and give-ups after start-up are also kept as incidents,
-which the report shows.
+which the report shows: the latest :data:`KEPT_INCIDENTS` of them, so that a
+daemon whose driver fails and is restarted for weeks keeps a bounded record
+(the report counts the ones it no longer has: tests/test_report_modes.py).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from collections import deque
+from typing import TYPE_CHECKING, Final, Literal
 
 from ._exceptions import ConfigError, public
 from ._record import Record, init
@@ -27,9 +30,12 @@ if TYPE_CHECKING:
     from ._core import Core
     from ._slot import Slot
 
-__all__ = ["EventKind", "Journal", "RunEvent"]
+__all__ = ["KEPT_INCIDENTS", "EventKind", "Journal", "RunEvent"]
 
 log = logging.getLogger("tiered")
+
+#: how many incidents (failures, restarts, give-ups) a run keeps, the latest
+KEPT_INCIDENTS: Final = 1000
 
 EventKind = Literal[
     "state", "driver", "tier", "status", "extend", "failure", "restart", "gave-up"
@@ -85,12 +91,14 @@ class RunEvent(Record):
 class Journal:
     """Logs, dispatches events, keeps incidents; never breaks the run."""
 
-    __slots__ = ("_core", "debug", "incidents", "info", "listeners")
+    __slots__ = ("_core", "debug", "dropped", "incidents", "info", "listeners")
 
     def __init__(self, core: Core) -> None:
         self._core = core
         self.listeners: list[Callable[[RunEvent], object]] = []
-        self.incidents: list[RunEvent] = []
+        self.incidents: deque[RunEvent] = deque(maxlen=KEPT_INCIDENTS)
+        #: incidents no longer kept: the oldest, once there were more
+        self.dropped = 0
         self.refresh()
 
     def refresh(self) -> None:
@@ -123,6 +131,8 @@ class Journal:
             detail,
         )
         if keep:
+            if len(self.incidents) == KEPT_INCIDENTS:
+                self.dropped += 1  # the deque lets the oldest go
             self.incidents.append(event)
         for listener in tuple(self.listeners):
             try:

@@ -215,7 +215,11 @@ class Report:
         stopped_at: when the run ended, or None.
         schedule: ``"tiers"`` or ``"dependencies"``.
         events: what happened after start-up: failures, restarts and
-            give-ups, as :class:`RunEvent` records, in time order.
+            give-ups, as :class:`RunEvent` records, in time order; the
+            latest 1,000 of them.
+        events_dropped: how many earlier ones are no longer kept (a
+            driver that fails and is restarted for as long as the daemon
+            runs would otherwise grow the record without end).
     """
 
     name: str
@@ -227,6 +231,7 @@ class Report:
     schedule: str = "tiers"
     events: tuple[RunEvent, ...] = ()
     max_concurrent_starts: int | None = None
+    events_dropped: int = 0
 
     def driver(self, name: str) -> DriverRecord:
         """The record of the driver ``name``.
@@ -309,6 +314,7 @@ class Report:
                 }
                 for e in self.events
             ],
+            "events_dropped": self.events_dropped,
         }
 
     def to_json(self, *, indent: int | None = None) -> str:

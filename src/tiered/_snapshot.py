@@ -34,6 +34,7 @@ def build_report(core: Core) -> Report:
         schedule=core.schedule_name,
         max_concurrent_starts=core.max_concurrent_starts,
         events=tuple(core.journal.incidents),
+        events_dropped=core.journal.dropped,
     )
 
 
