@@ -174,7 +174,11 @@ def _import_time(imp: Workload) -> dict[str, Any]:
     if imp:
         wall = imp["wall_s"]
         extra = wall["tiered"]["median"] - wall["anyio"]["median"]
-        checks["tiered minus anyio"] = (extra, extra <= IMPORT_LIMIT_S)
+        # negative: the package alone loads nothing until a name is used
+        checks["import tiered alone (it loads nothing yet) minus anyio"] = (
+            extra,
+            extra <= IMPORT_LIMIT_S,
+        )
         if "tiered_daemon" in wall:  # the honest reading: what a daemon imports
             daemon = wall["tiered_daemon"]["median"] - wall["anyio_daemon"]["median"]
             checks["a daemon's imports, minus anyio's"] = (
