@@ -81,7 +81,7 @@ def test_records_are_read_only(record: object) -> None:
 def test_planned_driver_is_read_only() -> None:
     qemu = _plan().drivers["qemu"]
     with pytest.raises(AttributeError, match="a PlannedDriver is read-only"):
-        qemu.tier = 0
+        qemu.tier = 0  # type: ignore[misc]  # type checkers refuse it too
     assert qemu.tier == 1
 
 
@@ -161,3 +161,46 @@ def test_a_daemon_defines_no_dataclass() -> None:
     )
     assert out.stdout.strip() == "[] False"
     assert dataclasses.is_dataclass(tiered.Restart)
+
+
+class _TaggedFailure(tiered.Failure):
+    """A subclass that adds nothing, as a user might make."""
+
+
+class _Annotated(tiered.RunEvent):
+    """A subclass that adds a field and shows it."""
+
+    __slots__ = ("source",)
+    __match_args__ = (*tiered.RunEvent.__match_args__, "source")
+    source: str
+
+    def __init__(self, event: tiered.RunEvent, source: str) -> None:
+        super().__init__(event.kind, event.time, event.driver, event.tier)
+        object.__setattr__(self, "source", source)  # as a frozen dataclass's own init
+
+
+def test_records_can_be_subclassed() -> None:
+    """A subclass keeps its base's fields, may add its own, and pickles with them all."""
+    tagged = _TaggedFailure("storage", 1, "stop", OSError("gone"))
+    assert repr(tagged).startswith("_TaggedFailure(driver='storage', tier=1")
+    assert tagged != tiered.Failure("storage", 1, "stop", tagged.error)
+    again = pickle.loads(pickle.dumps(tagged))
+    assert type(again) is _TaggedFailure
+    assert (again.driver, again.phase) == ("storage", "stop")
+    annotated = _Annotated(tiered.RunEvent("state", 1.0), "probe")
+    assert repr(annotated).endswith("value=None, detail=None, source='probe')")
+    assert copy.copy(annotated) == annotated
+    with pytest.raises(AttributeError, match="cannot assign to field 'source'"):
+        annotated.source = "other"  # type: ignore[misc]
+
+
+def test_replace_makes_a_changed_copy() -> None:
+    """``__replace__`` (``copy.replace`` from Python 3.13) changes fields, hidden ones kept."""
+    event = tiered.RunEvent("restart", 2.0, "qemu", 2, 0.1, "in 0.1s")
+    later = event.__replace__(time=3.0)
+    assert (later.time, later.detail, event.time) == (3.0, "in 0.1s", 2.0)
+    qemu = _plan().drivers["qemu"]
+    moved = qemu.__replace__(tier=4)
+    assert (moved.tier, moved.spec, moved.needs) == (4, qemu.spec, qemu.needs)
+    with pytest.raises(TypeError):
+        event.__replace__(nonsense=1)

@@ -13,7 +13,7 @@ dataclass does (tests/test_record.py).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, dataclass_transform
 
 __all__ = ["Record", "init"]
 
@@ -21,6 +21,7 @@ __all__ = ["Record", "init"]
 init = object.__setattr__
 
 
+@dataclass_transform(frozen_default=True)  # type checkers: fields are read-only
 class Record:
     """A frozen record whose fields are its ``__slots__``.
 
@@ -36,7 +37,13 @@ class Record:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        fields = tuple(cls.__dict__.get("__slots__", ()))
+        # every slot along the hierarchy, a base's first: a subclass (of
+        # Failure, say) may add fields, or none
+        fields = tuple(
+            name
+            for klass in reversed(cls.__mro__)
+            for name in vars(klass).get("__slots__", ())
+        )
         unknown = set(cls.__match_args__) - set(fields)
         if unknown:  # a bug of ours: every shown field must be a slot
             msg = f"{cls.__name__}.__match_args__ names no slot: {sorted(unknown)}"
@@ -66,6 +73,12 @@ class Record:
     def __repr__(self) -> str:
         shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._shown)
         return f"{type(self).__qualname__}({shown})"
+
+    def __replace__(self, **changes: Any) -> Self:
+        """``copy.replace(record, field=value)`` (Python 3.13), as a dataclass allows."""
+        values = {f: getattr(self, f) for f in self._fields}
+        values.update(changes)
+        return type(self)(**values)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # every field, hidden ones included, by keyword order = slot order
