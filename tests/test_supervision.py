@@ -579,6 +579,63 @@ async def test_run_gave_up_says_why_before_the_run_stops_being_live(
 
 
 @pytest.mark.trio
+async def test_a_dependents_failure_in_a_restart_is_not_charged_as_the_drivers_own(
+    autojump_clock: MockClock,
+) -> None:
+    """a crashes, is restarted, and b (which requires it) fails its restart: tiered gives up on a.
+
+    a is failed, but its record keeps no error or phase of b's: it used to
+    read ``failed_in="initialize"`` with b's ValueError, though a's
+    initialize went well.
+    """
+    runtime = tiered.Runtime("t")
+    lives = {"a": 0, "b": 0}
+
+    @runtime.driver(tier=0, restart=tiered.Restart(max_restarts=1, delay=0.1))
+    async def a(ctx: tiered.Context) -> AsyncIterator[None]:
+        lives["a"] += 1
+        if lives["a"] == 1:
+
+            async def crash() -> None:
+                await trio.sleep(1)
+                raise ConnectionError("a lost")
+
+            ctx.start_soon(crash)
+        yield
+
+    @runtime.driver(requires=[a])
+    async def b(ctx: tiered.Context) -> AsyncIterator[None]:
+        lives["b"] += 1
+        if lives["b"] == 2:
+            raise ValueError("b refuses")
+        yield
+
+    run = runtime.run()
+
+    async def body() -> None:
+        async with run:
+            await trio.sleep(10)
+
+    with pytest.raises(tiered.ShutdownError):
+        await body()
+    record_a, record_b = run.report.driver("a"), run.report.driver("b")
+    assert (record_a.status, record_a.failed_in, record_a.error) == (
+        "failed",
+        None,
+        None,
+    )
+    assert record_a.reason == (
+        "its restart failed: driver 'b' (tier 1), phase initialize: ValueError: b refuses"
+    )
+    assert record_a.up_at == pytest.approx(1.1)  # its latest start went well
+    assert (record_b.failed_in, record_b.error) == (
+        "initialize",
+        "ValueError: b refuses",
+    )
+    assert run.gave_up == "gave up restarting a (tier 0) after 1 restart(s) within 60s"
+
+
+@pytest.mark.trio
 async def test_a_contained_give_up_does_not_stop_the_run(
     autojump_clock: MockClock,
 ) -> None:

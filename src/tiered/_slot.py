@@ -189,10 +189,18 @@ class Slot:
         return self.state == UP and self.outcome is None and not self.restarting
 
     def record_failure(self, failure: Failure) -> None:
-        """Its own failure: failed, with the error, and the phase it was in."""
+        """Failed: with its own error and phase, or why another's failure is its.
+
+        A restart whose start fails because a dependent failed counts
+        against the restarted driver (tiered gives up on it), but the error
+        and the phase stay the dependent's (tests/test_supervision.py).
+        """
         self.outcome = "failed"
-        self.error = failure.error
-        self.failed_in = failure.phase
+        if failure.driver == self.name:
+            self.error = failure.error
+            self.failed_in = failure.phase
+        else:
+            self.reason = f"its restart failed: {failure.describe()}"
 
     def label(self) -> str:
         """``storage (tier 1)``, as every message names a driver."""
