@@ -493,3 +493,44 @@ def test_readme_shows_the_committed_results() -> None:
     expected = render.readme_summary(data)
     assert render.replace_readme_summary(readme, expected) == readme
     assert expected in readme
+
+
+def test_the_side_by_side_script_compares_two_versions() -> None:
+    """benchmarks/ab.py runs each version in its own interpreters and prints a ratio per backend.
+
+    HEAD's src (from git archive) against the working tree's: tiny sizes,
+    one process each; the figures mean nothing, the line's shape is checked.
+    """
+    import re
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "ab.py"),
+            "HEAD",
+            "--against",
+            ".",
+            "--processes",
+            "1",
+            "--drivers",
+            "100",
+            "--backends",
+            "asyncio",
+            "trio",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    lines = out.splitlines()
+    assert len(lines) == 2, out
+    for backend, line in zip(("asyncio", "trio"), lines, strict=True):
+        pattern = (
+            rf"{backend}: tiered ÷ floor, \. (\d+\.\d+) \(\S+\), HEAD (\d+\.\d+) "
+            r"\(\S+\): [+-]\d+\.\d% \(1 processes each\)"
+        )
+        match = re.fullmatch(pattern, line)
+        assert match, line
+        assert float(match[1]) > 0
+        assert float(match[2]) > 0
