@@ -1,9 +1,9 @@
 """Read-only records: what a frozen dataclass gives, without importing dataclasses.
 
 A daemon imports the plan, the journal and the exceptions at start-up, and
-``dataclasses`` (with ``copy`` and ``inspect`` behind it) plus the code it
-generates for each class was a third of what ``import tiered`` cost a daemon
-(docs/benchmarks.md).  A record declares its fields as ``__slots__``, and
+making a frozen dataclass runs code generated for it: four of them were
+about a third of what tiered added to a daemon's imports (docs/benchmarks.md;
+``dataclasses`` itself is imported by anyio anyway).  A record declares its fields as ``__slots__``, and
 in ``__match_args__`` those its repr shows and its equality compares, in
 order (type checkers read ``match`` positions from there); it sets them in
 its own ``__init__`` with :func:`init`.  This base gives it equality, a
