@@ -13,6 +13,7 @@ commands, when they need them (``_target`` finds the user's runtime).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 TYPE_CHECKING = False  # not typing's: the probe need not import typing
@@ -48,8 +49,6 @@ class _TerminalFormatter(argparse.HelpFormatter):
 
 def _columns() -> int:
     """The terminal's width in columns, as ``shutil.get_terminal_size()`` says it."""
-    import os
-
     try:
         columns = int(os.environ["COLUMNS"])
     except (KeyError, ValueError):

@@ -110,10 +110,9 @@ def format_events(report: Report) -> str:
             text = f"{r.name} (tier {r.tier}) is up again (restart {r.restarts})"
             lines.append((r.up_at, _event_line(r.up_at, "up", text)))
     lines.sort(key=lambda line: line[0])  # stable: events keep their order
-    if report.events_dropped:
-        earlier = f"  ({report.events_dropped:,} earlier event(s) not kept)"
-        return "\n".join([earlier, *(line for _, line in lines)])
-    return "\n".join(line for _, line in lines)
+    dropped = report.events_dropped
+    head = [f"  ({dropped:,} earlier event(s) not kept)"] if dropped else []
+    return "\n".join([*head, *(line for _, line in lines)])
 
 
 def _event_line(time: float, kind: str, text: str) -> str:

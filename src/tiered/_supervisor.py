@@ -360,10 +360,10 @@ class Supervisor:
             self._unbegun(job, f"cancelled: tiered {what}")
         for member in members:
             member.restarting = False
-        root.record_failure(failure)
         if all(core.slots[n].d.optional for n in core.dependents(root.name)):
-            core.policy.contain(root, failure)
+            core.policy.contain(root, failure)  # which records the failure
         else:
+            root.record_failure(failure)
             core.gave_up = what
             core.stop_run(failure)
         # after stop_run: a listener of "gave-up" sees the run not live
