@@ -17,7 +17,7 @@ import difflib
 import sys
 from pathlib import Path
 
-from tiered._cli import _render_help_blocks
+from tiered._cli_parser import _render_help_blocks
 
 PAGE = Path(__file__).resolve().parent / "cli.md"
 

@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from support.daemon import ROOT, Daemon, tiered_command
-from tiered._cli import (
-    _BACKENDS,
+from tiered._cli import _BACKENDS, main
+from tiered._cli_parser import (
     _help_blocks,
     _help_commands,
     _help_text,
     _parsers,
     _render_help_blocks,
-    main,
 )
 from tiered._serve import BACKENDS
 

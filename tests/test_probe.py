@@ -286,9 +286,10 @@ def test_the_probe_path_imports_only_what_it_needs(path: Path) -> None:
         "tiered._probe",
         "tiered._status",
     }
-    # shutil: argparse imports it for the terminal's width, which _cli finds
-    # without it (and zlib, bz2, lzma behind it): kubelet runs this often
+    # argparse (and shutil behind it, with zlib, bz2, lzma): a plain probe
+    # command line is read without it, and kubelet runs this often
     assert not imported & {
+        "argparse",
         "anyio",
         "logging",
         "asyncio",

@@ -4,26 +4,34 @@ Mistakes of the user (an unknown module, a bad plan) are one line on stderr
 and an exit status, never a traceback (``--traceback`` shows it anyway).
 Exit status: 0 fine, 1 the plan or the start-up failed, 2 a usage error.
 
-``tiered probe`` is run by kubelet every few seconds: this module imports
-only ``argparse``, ``os`` and ``sys`` itself, and the probe path nothing but
-tiered/_probe.py; the runtime, anyio and logging are imported by the other
-commands, when they need them (``_target`` finds the user's runtime).
+A daemon's unit file runs ``tiered run``, and kubelet runs ``tiered probe``
+every few seconds: a plain command line of either (the command, its
+argument, options spelled out in full) is read here, without argparse;
+anything else (``--help``, an abbreviation, a mistake) goes to argparse in
+``_cli_parser``, which says what is wrong as usual.  Importing argparse and
+building the parsers was half of what ``tiered run`` added to a daemon's
+start-up (docs/benchmarks.md).  This module imports only ``sys`` and
+``types``; the probe path nothing but tiered/_probe.py; the runtime, anyio
+and logging are imported by the other commands, when they need them
+(``_target`` finds the user's runtime).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
+from types import SimpleNamespace
 
 TYPE_CHECKING = False  # not typing's: the probe need not import typing
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from typing import Any
+    import argparse
+    from collections.abc import Callable, Sequence
+    from typing import TypeAlias
 
     from ._runtime import Runtime
 
-__all__ = ["main"]
+    Args: TypeAlias = argparse.Namespace | SimpleNamespace
+
+__all__ = ["RUN_OPTIONS", "Option", "main", "read_quickly", "seconds"]
 
 #: ``tiered run --backend``: the keys of tiered._serve.BACKENDS, which
 #: imports anyio (tests/test_cli.py checks they agree)
@@ -31,177 +39,154 @@ _BACKENDS = ("asyncio", "uvloop", "trio")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-class _TerminalFormatter(argparse.HelpFormatter):
-    """argparse's formatter, as wide as the terminal, found without ``shutil``.
-
-    argparse imports ``shutil`` (and with it zlib, bz2, lzma and fnmatch) the
-    first time it makes a formatter, which it does for every argument it
-    adds: that import was most of what building the parsers cost ``tiered
-    run`` and ``tiered probe`` (docs/benchmarks.md).  The width is the one
-    ``shutil.get_terminal_size()`` gives: ``$COLUMNS``, else the terminal's,
-    else 80; less 2, as argparse takes it.
-    """
-
-    def __init__(self, prog: str, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("width", _columns() - 2)
-        super().__init__(prog, *args, **kwargs)
-
-
-def _columns() -> int:
-    """The terminal's width in columns, as ``shutil.get_terminal_size()`` says it."""
+def seconds(text: str) -> float:
+    """``--drain S``: a finite number of seconds >= 0, else ValueError."""
     try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns if columns > 0 else 80
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        msg = f"{text!r} is not a number of seconds >= 0"
+        raise ValueError(msg)
+    return value
 
 
-def _fixed_width(columns: int) -> type[argparse.HelpFormatter]:
-    """A help formatter that wraps as on a terminal ``columns`` wide."""
+class Option:
+    """One option of ``tiered run``: what argparse is told, and what is read here."""
 
-    class Formatter(argparse.HelpFormatter):
-        def __init__(self, prog: str, *args: Any, **kwargs: Any) -> None:
-            kwargs["width"] = columns - 2  # as argparse does with $COLUMNS
-            super().__init__(prog, *args, **kwargs)
+    __slots__ = ("choices", "convert", "default", "dest", "flag", "help", "metavar")
 
-    return Formatter
+    def __init__(
+        self,
+        flag: str,
+        *,
+        choices: tuple[str, ...] | None = None,
+        convert: Callable[[str], float] | None = None,
+        default: object = None,
+        metavar: str | None = None,
+        help: str | None = None,
+    ) -> None:
+        self.flag = flag
+        self.dest = flag[2:].replace("-", "_")  # as argparse names it
+        self.choices = choices
+        self.convert = convert
+        self.default = default
+        self.metavar = metavar
+        self.help = help
 
-
-def _parsers(
-    formatter: type[argparse.HelpFormatter] = _TerminalFormatter,
-) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    """The ``tiered`` parser and its subcommands' parsers, by name."""
-    parser = argparse.ArgumentParser(
-        prog="tiered",
-        description="Start and stop the drivers of an async daemon in tiers.",
-        formatter_class=formatter,
-    )
-    parser.add_argument(
-        "--traceback", action="store_true", help="show tracebacks of failures"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    target_help = "the tiered.Runtime, or a function that returns one"
-
-    run = _add_run(sub, formatter, target_help)
-
-    check = sub.add_parser(
-        "check", help="validate a runtime and print its plan", formatter_class=formatter
-    )
-    check.add_argument("target", metavar="MODULE:ATTR", help=target_help)
-
-    # listed for --help only: main() hands `demo ...` to tiered.demo before parsing
-    demo = sub.add_parser(
-        "demo",
-        help="the virtualization-host demo: libvirt's restart race, with and without tiers",
-        add_help=False,
-        formatter_class=formatter,
-    )
-
-    graph = sub.add_parser(
-        "graph",
-        help="print the plan as a Mermaid or Graphviz graph",
-        formatter_class=formatter,
-    )
-    graph.add_argument("target", metavar="MODULE:ATTR", help=target_help)
-    graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
-
-    probe = _add_probe(sub, formatter)
-    return parser, {
-        "run": run,
-        "check": check,
-        "demo": demo,
-        "graph": graph,
-        "probe": probe,
-    }
+    def value(self, text: str) -> object:
+        """What argparse stores for ``text``; ValueError where it refuses it."""
+        if self.choices is not None and text not in self.choices:
+            raise ValueError(text)
+        return text if self.convert is None else self.convert(text)
 
 
-def _add_run(
-    sub: Any, formatter: type[argparse.HelpFormatter], target_help: str
-) -> argparse.ArgumentParser:
-    """``tiered run``'s parser."""
-    run: argparse.ArgumentParser = sub.add_parser(
-        "run", help="serve a runtime until SIGTERM or SIGINT", formatter_class=formatter
-    )
-    run.add_argument("target", metavar="MODULE:ATTR", help=target_help)
-    run.add_argument("--backend", choices=_BACKENDS, default="asyncio")
-    run.add_argument(
+#: ``tiered run``'s options, after its MODULE:ATTR, in the order of its --help
+RUN_OPTIONS = (
+    Option("--backend", choices=_BACKENDS, default="asyncio"),
+    Option(
         "--schedule",
         choices=("tiers", "dependencies"),
         help="how drivers are ordered: tiers (a barrier between tiers) or "
         "dependencies (each as soon as what it requires is up); default: the "
         "runtime's",
-    )
-    run.add_argument(
+    ),
+    Option(
         "--drain",
-        type=_seconds,
+        convert=seconds,
         default=0.0,
         metavar="S",
         help="on SIGTERM or SIGINT, stay up but not ready for S seconds before "
         "stopping (default: 0)",
-    )
-    run.add_argument(
+    ),
+    Option(
         "--status-file",
         metavar="PATH",
         help="rewrite PATH (JSON) at every change of state, for tiered probe",
-    )
-    run.add_argument(
+    ),
+    Option(
         "--report",
         metavar="FILE",
         help="write the run's report when it ends: FILE.svg, FILE.json, or text",
-    )
-    run.add_argument(
+    ),
+    Option(
         "--log-level",
         default="info",
         choices=_LOG_LEVELS,
         help="log level of tiered and the drivers (the tiered logger; default: info)",
-    )
-    run.add_argument(
+    ),
+    Option(
         "--root-log-level",
         choices=_LOG_LEVELS,
         help="log level of every other logger (the root logger; default: "
         "warning, or what the module set)",
-    )
-    return run
+    ),
+)
+_RUN_BY_FLAG = {option.flag: option for option in RUN_OPTIONS}
+#: ``tiered probe``'s two flags, and the value of ``live`` each stores
+_PROBE_FLAGS = {"--ready": False, "--live": True}
 
 
-def _add_probe(
-    sub: Any, formatter: type[argparse.HelpFormatter]
-) -> argparse.ArgumentParser:
-    """``tiered probe``'s parser."""
-    probe: argparse.ArgumentParser = sub.add_parser(
-        "probe",
-        help="exit 0 if a daemon's status file says it is ready (or live)",
-        description="Read the status file a daemon keeps; exit 0 when it says the "
-        "daemon is ready (or live, with --live) and the daemon's process is "
-        "alive, else 1 with one line on stdout saying why. For Kubernetes exec "
-        "probes and scripts.",
-        formatter_class=formatter,
-    )
-    probe.add_argument("path", metavar="PATH", help="the status file")
-    which = probe.add_mutually_exclusive_group()
-    which.add_argument(
-        "--ready",
-        dest="live",
-        action="store_false",
-        help="is every tier up? (the default: a readiness probe)",
-    )
-    which.add_argument(
-        "--live",
-        dest="live",
-        action="store_true",
-        help="has the run not failed? (a liveness probe)",
-    )
-    probe.set_defaults(live=False)
-    return probe
+def read_quickly(argv: Sequence[str]) -> SimpleNamespace | None:
+    """A plain ``tiered [--traceback] run|probe ...``, as argparse reads it.
+
+    None for anything else, and for anything argparse would refuse or might
+    read differently: an option not spelled out in full, a value that
+    begins with ``-``, a bad value, a missing or a second argument.
+    argparse then reads the command line and says what is wrong
+    (tests/test_cli.py checks that the two agree on every command line
+    they try).
+    """
+    i = 0
+    while i < len(argv) and argv[i] == "--traceback":
+        i += 1
+    command, rest = argv[i : i + 1], argv[i + 1 :]
+    if command == ["run"]:
+        return _read_run(rest, traceback=i > 0)
+    if command == ["probe"]:
+        return _read_probe(rest, traceback=i > 0)
+    return None
 
 
-def _parser() -> argparse.ArgumentParser:
-    return _parsers()[0]
+def _read_run(rest: Sequence[str], *, traceback: bool) -> SimpleNamespace | None:
+    values = {option.dest: option.default for option in RUN_OPTIONS}
+    target: str | None = None
+    j = 0
+    while j < len(rest):
+        arg = rest[j]
+        j += 1
+        if not arg.startswith("-"):
+            if target is not None:
+                return None  # argparse: unrecognized arguments
+            target = arg
+            continue
+        flag, equals, text = arg.partition("=")
+        option = _RUN_BY_FLAG.get(flag)
+        if option is None:
+            return None
+        if not equals:
+            if j == len(rest) or rest[j].startswith("-"):
+                return None
+            text = rest[j]
+            j += 1
+        try:
+            values[option.dest] = option.value(text)
+        except ValueError:
+            return None
+    if target is None:
+        return None
+    return SimpleNamespace(traceback=traceback, command="run", target=target, **values)
+
+
+def _read_probe(rest: Sequence[str], *, traceback: bool) -> SimpleNamespace | None:
+    paths = [arg for arg in rest if not arg.startswith("-")]
+    flags = [arg for arg in rest if arg.startswith("-")]
+    if len(paths) != 1 or len(flags) > 1 or not set(flags) <= _PROBE_FLAGS.keys():
+        return None
+    live = _PROBE_FLAGS[flags[0]] if flags else False
+    return SimpleNamespace(
+        traceback=traceback, command="probe", path=paths[0], live=live
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -211,7 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .demo import main as demo  # imported on demand: not part of the core
 
         return demo(argv[1:])
-    args = _parser().parse_args(argv)
+    args: Args | None = read_quickly(argv)
+    if args is None:  # anything but a plain command line: argparse decides
+        from ._cli_parser import parser
+
+        args = parser().parse_args(argv)
     if args.command == "probe":
         from ._probe import probe
 
@@ -219,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _with_runtime(args)
 
 
-def _with_runtime(args: argparse.Namespace) -> int:
+def _with_runtime(args: Args) -> int:
     """``run``, ``check`` and ``graph``: load the runtime, then do the command."""
     from ._exceptions import ConfigError
     from ._target import UsageProblem, UserCodeFailed, load_runtime, print_traceback
@@ -276,7 +265,7 @@ def _configure_logging(level: str, root_level: str | None) -> None:
         logging.getLogger().setLevel(root_level.upper())
 
 
-def _serve(runtime: Runtime, args: argparse.Namespace) -> int:
+def _serve(runtime: Runtime, args: Args) -> int:
     import signal
 
     from ._serve import BACKENDS, aserve, serve
@@ -309,67 +298,3 @@ def _serve(runtime: Runtime, args: argparse.Namespace) -> int:
         # exit status into death by signal (this process exits now)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _seconds(text: str) -> float:
-    """``--drain S``: a finite number of seconds >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        msg = f"{text!r} is not a number of seconds >= 0"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-# -- the help texts in docs/cli.md ---------------------------------------------
-
-
-def _help_text(command: str | None = None, *, columns: int = 80) -> str:
-    """What ``tiered [COMMAND] --help`` prints on a terminal ``columns`` wide."""
-    formatter = _fixed_width(columns)
-    if command == "demo":  # main() hands `demo --help` to the demo's own parser
-        from .demo._main import _parser as demo_parser
-
-        parser = demo_parser()
-        parser.formatter_class = formatter
-    else:
-        top, commands = _parsers(formatter)
-        parser = top if command is None else commands[command]
-    if "color" in vars(parser):  # Python 3.14 colours help for a terminal
-        vars(parser)["color"] = False
-    return parser.format_help()
-
-
-def _help_commands() -> list[str | None]:
-    """Every help text docs/cli.md shows: ``tiered --help``, then each command's."""
-    return [None, *_parsers()[1]]
-
-
-#: A help block of docs/cli.md: ```console, then `$ tiered [COMMAND] --help`
-_HELP_BLOCK = (
-    r"(```console\n\$ tiered(?: (?P<command>[a-z]+))? --help\n)(?P<text>.*?)(```)"
-)
-
-
-def _render_help_blocks(markdown: str, *, columns: int = 80) -> str:
-    """``markdown`` with each help block's text as the parser prints it now.
-
-    docs/_cli_help.py writes the result into docs/cli.md; tests/test_cli.py
-    checks the page is up to date.
-    """
-    import re
-
-    def render(match: re.Match[str]) -> str:
-        text = _help_text(match["command"], columns=columns)
-        return match[1] + text + match[4]
-
-    return re.sub(_HELP_BLOCK, render, markdown, flags=re.S)
-
-
-def _help_blocks(markdown: str) -> list[str | None]:
-    """The commands whose help blocks ``markdown`` shows, in order."""
-    import re
-
-    return [m["command"] for m in re.finditer(_HELP_BLOCK, markdown, flags=re.S)]
