@@ -10,11 +10,15 @@ with every public name resolved: its own modules and its dependencies
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from support.daemon import Daemon
 
 #: anyio, loaded in full: every lazily imported public name resolved
 ANYIO_LOADED = (
@@ -110,6 +114,43 @@ def test_import_tiered_itself_imports_nothing_more() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.splitlines() == ["[]", "True False"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_daemon_where_nothing_fails_imports_only_what_it_uses(backend: str) -> None:
+    """The failure policy, background tasks and tracing are imported when used.
+
+    A daemon's start-up pays for every module it imports, about a tenth of
+    a millisecond each (docs/benchmarks.md): ``serve()``, up to READY=1 and
+    through a stop on SIGTERM, loads none of these unless a driver fails,
+    starts a background task, or the environment switches tracing on.
+    """
+    code = textwrap.dedent(
+        f"""
+        import logging, sys
+        import tiered
+        logging.basicConfig(level=logging.INFO)
+        runtime = tiered.Runtime("lean")
+
+        @runtime.driver(tier=0)
+        async def base(ctx):
+            yield
+
+        @runtime.driver(requires=(base,))
+        async def top(ctx):
+            yield
+
+        status = tiered.serve(runtime, backend={backend!r})
+        lazy = ("tiered._policy", "tiered._background", "tiered._otel_env")
+        print(status, [m for m in lazy if m in sys.modules], flush=True)
+        """
+    )
+    env = {k: "" for k in os.environ if k.startswith("OTEL_")}
+    with Daemon([sys.executable, "-c", code], env=env) as daemon:
+        daemon.wait_for("stderr", "runtime 'lean' is up")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0, daemon.output()
+    assert daemon.stdout == ["0 []"], daemon.output()
 
 
 def test_errors_say_tiered_before_anyone_looked_them_up() -> None:

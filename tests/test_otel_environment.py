@@ -168,6 +168,14 @@ def test_nothing_is_imported_unless_tracing_is_configured() -> None:
     assert logged(out) == ([], [])
 
 
+def test_serve_knows_the_same_switches() -> None:
+    """serve() checks the switches itself, so that without them it imports nothing of tracing."""
+    from tiered._otel_env import SWITCHES
+    from tiered._serve import OTEL_SWITCHES
+
+    assert OTEL_SWITCHES == SWITCHES
+
+
 def test_without_opentelemetry_serve_warns_once() -> None:
     """Without even the OpenTelemetry API, serve()'s hook warns once, naming the variable, and goes on."""
     hide_api = "import sys\nsys.modules['opentelemetry'] = None\n"

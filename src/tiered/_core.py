@@ -23,7 +23,6 @@ from ._exceptions import ConfigError, DependencyError, DriverTimeout
 from ._journal import Journal
 from ._lifetime import lifetime
 from ._plan import did_you_mean, instances_of
-from ._policy import Policy
 from ._slot import STARTING, Slot
 
 if TYPE_CHECKING:
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from ._backend import Backend, Batch, Host, Scope
     from ._exceptions import Failure
     from ._plan import Plan
+    from ._policy import Policy
     from ._reload import Reloads
     from ._schedule import Schedule, Start, TierRecordData
     from ._supervisor import Supervisor
@@ -93,7 +93,7 @@ class Core:
         self.deadlines = Deadlines()
         self.journal = Journal(self)
         self._reloads: Reloads | None = None
-        self.policy = Policy(self)
+        self._policy: Policy | None = None  # made by the first failure
         self.schedule_name = schedule
         self.schedule: Schedule = _make_schedule(self, schedule)
         self._supervisor: Supervisor | None = None
@@ -128,6 +128,20 @@ class Core:
         self.stopped_at: float | None = None
 
     # -- state ---------------------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        """What a failure means (``_policy``): made, and imported, when one happens.
+
+        A run where nothing fails, or is cancelled, never needs it: a
+        daemon's start-up does not pay for the module (docs/benchmarks.md).
+        """
+        policy = self._policy
+        if policy is None:
+            from ._policy import Policy
+
+            policy = self._policy = Policy(self)
+        return policy
 
     def set_state(self, state: State) -> None:
         if state != self.state:

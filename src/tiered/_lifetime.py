@@ -27,7 +27,6 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Final
 
 from ._backend import internal, user_code
-from ._background import end_background
 from ._exceptions import DriverTimeout, UsageError
 from ._slot import DOWN, INITIALIZED, STARTING, STOPPING, UP
 
@@ -125,6 +124,8 @@ async def lifetime(slot: Slot) -> None:
         elif not slot.initialized and slot.bg is not None and slot.bg.count:
             # a failed or cancelled initialize may have started background
             # tasks; they end with it (tests/test_run.py::test_background_of_failed_init_ends)
+            from ._background import end_background
+
             with b.scope(shield=True):
                 await end_background(slot, d.stop_timeout)
     finally:
@@ -282,6 +283,9 @@ async def _stop(slot: Slot) -> bool:
     slot.phase = "ending"
     if slot.bg is not None and slot.bg.count:
         # their own time, so a task that overruns leaves the stop its own
+        # (imported here: a daemon without background tasks never needs it)
+        from ._background import end_background
+
         await end_background(slot, 0.0 if core.cut else d.stop_timeout)
     now = core.clock()
     slot.phase = "stop"

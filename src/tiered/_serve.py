@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
@@ -21,7 +22,6 @@ import anyio
 from ._control import Control, watch_signals
 from ._exceptions import ConfigError, ShutdownError, StartupError, UsageError, public
 from ._notify import Notifier, watchdog_interval
-from ._otel_env import trace_if_configured
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,6 +34,15 @@ if TYPE_CHECKING:
 __all__ = ["aserve", "serve"]
 
 log = logging.getLogger("tiered")
+
+#: the variables that switch tracing on: ``tiered._otel_env.SWITCHES``,
+#: repeated so that a daemon that sets none of them never imports that
+#: module (tests/test_otel_environment.py checks that the two agree)
+OTEL_SWITCHES = (
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+)
 
 Backend = Literal["asyncio", "uvloop", "trio"]
 BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -89,7 +98,10 @@ async def aserve(
     run = runtime.run(schedule=schedule)
     # traced when the OpenTelemetry SDK is configured by its environment
     # variables; nothing is imported otherwise (docs/telemetry.md)
-    trace_if_configured(run)
+    if any(os.environ.get(name) for name in OTEL_SWITCHES):
+        from ._otel_env import trace_if_configured
+
+        trace_if_configured(run)
     status, ctl = _listeners(run, notify, seconds, status_file)
     outcome: BaseException | None = None
     try:
