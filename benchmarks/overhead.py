@@ -38,6 +38,9 @@ OVERHEAD_BASES = (
     "dependency_injector",
     "exitstack",
 )
+# tiered with drivers written as classes, and what it is reported against
+CLASSES = subjects.TIERED_CLASSES.key
+CLASSES_BASES = ("facet", "aiomisc", "tiered")
 # tiered's tiers schedule on the chain plan, and its dependency schedule
 REQUIRES = "tiered_requires"
 DEPENDENCIES = "tiered_dependencies"
@@ -111,6 +114,13 @@ def _backend_entry(by_case: dict[str, list[Timing]]) -> dict[str, Any]:
             if "anyio_floor" in totals
         },
     }
+    if CLASSES in totals:
+        # the peers' shape: one object per driver, start and stop methods
+        entry["classes_vs"] = {
+            base: ratio(totals[CLASSES], totals[base])
+            for base in CLASSES_BASES
+            if base in totals
+        }
     if DEPENDENCIES in totals:
         entry["dependencies_vs"] = {
             base: ratio(totals[DEPENDENCIES], totals[base])

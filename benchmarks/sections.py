@@ -67,7 +67,7 @@ def overhead_section(o: dict[str, Any], title: str) -> list[str]:
     ]
     rows += [
         _ratio_row(text, o, backends, *path)
-        for text, path in DEPENDENCY_ROWS
+        for text, path in MORE_ROWS
         if any(_has(o["backends"][b], path) for b in backends)
     ]
     lines += ["", *table(["ratio of total times", *backends], rows)]
@@ -95,7 +95,13 @@ def overhead_section(o: dict[str, Any], title: str) -> list[str]:
 
 
 # workload 1's rows beyond "tiered ÷ X": (text, path in a backend's entry)
-DEPENDENCY_ROWS = (
+MORE_ROWS = (
+    ("tiered, drivers as classes ÷ facet", ("classes_vs", "facet")),
+    ("tiered, drivers as classes ÷ aiomisc", ("classes_vs", "aiomisc")),
+    (
+        "tiered, drivers as classes ÷ tiered (generator drivers)",
+        ("classes_vs", "tiered"),
+    ),
     (
         "tiered, dependencies ÷ tiers, the same requirements",
         ("dependencies_vs", "tiered_requires"),

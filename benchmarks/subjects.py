@@ -78,6 +78,54 @@ def tiered_runtime(functions: list[Declaration]) -> tiered.Runtime:
     return rt
 
 
+class NoopDriver(tiered.Driver):
+    """A driver written as a class, the plan's figures on the instance.
+
+    The same shape as facet's and aiomisc's services (``peers.py``): one
+    object per driver holding its tier, index, delay and trace, with a
+    start and a stop method; :func:`tiered_driver` instead makes a closure
+    per driver (a function, its cells and their tuple) and each run an async
+    generator, which the garbage collector walks too (docs/benchmarks.md).
+    """
+
+    def __init__(
+        self, name: str, tier: int, index: int, delay: float, trace: Trace | None
+    ) -> None:
+        self.name = name
+        self.tier = tier  # the declaration, ``int | None`` for tiered
+        self.rank = tier  # the same, as the trace records it
+        self.index = index
+        self.delay = delay
+        self.trace = trace
+
+    async def initialize(self, ctx: tiered.Context) -> None:
+        """The driver's start: sleep the plan's seconds."""
+        if self.trace is not None:
+            self.trace.append((self.rank, self.index, BEGIN))
+        if self.delay:
+            await anyio.sleep(self.delay)
+        if self.trace is not None:
+            self.trace.append((self.rank, self.index, READY))
+
+    async def stop(self, ctx: tiered.Context) -> None:
+        """The driver's stop: nothing."""
+        if self.trace is not None:
+            self.trace.append((self.rank, self.index, STOP))
+
+
+async def run_tiered_classes(plan: Plan) -> Timing:
+    """As :func:`run_tiered`, with one :class:`NoopDriver` instance per driver."""
+    rt = tiered.Runtime("bench")
+    for t, delays in enumerate(plan.tiers):
+        for i, delay in enumerate(delays):
+            rt.add(NoopDriver(driver_name(t, i), t, i, delay, plan.trace))
+    t0 = perf_counter()
+    async with rt.run():
+        t1 = perf_counter()
+    t2 = perf_counter()
+    return Timing(t1 - t0, t2 - t1)
+
+
 async def _run_tiered(plan: Plan, schedule: str) -> Timing:
     rt = tiered_runtime(tiered_functions(plan))
     t0 = perf_counter()
@@ -343,6 +391,16 @@ TIERED = Subject(
     run_tiered,
     ALL,
     "`async with runtime.run()`; explicit tiers, default timeouts (90 s) on.",
+)
+TIERED_CLASSES = Subject(
+    "tiered_classes",
+    "tiered, drivers written as classes",
+    run_tiered_classes,
+    ALL,
+    "As tiered, each driver a `tiered.Driver` subclass instance holding its "
+    "figures (`runtime.add()`), with `initialize` and `stop` methods: the "
+    "shape of the peers' services. tiered's own row uses generator drivers, "
+    "a closure each.",
 )
 TIERED_DEPENDENCIES = Subject(
     "tiered_dependencies",

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
 LABELS = {
     "tiered": "tiered",
+    "tiered_classes": "tiered, drivers written as classes (`tiered.Driver`)",
     "anyio_floor": "anyio floor (task group per tier, by hand)",
     "anyio_by_hand": "same sleeps by hand (anyio task group per tier)",
     "native_floor": "native floor (asyncio.TaskGroup / trio nursery)",

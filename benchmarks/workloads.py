@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 ALL_SUBJECTS: tuple[Subject, ...] = (
     subjects.TIERED,
+    subjects.TIERED_CLASSES,
     subjects.ANYIO_FLOOR,
     subjects.NATIVE_FLOOR,
     subjects.EXITSTACK,

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("asyncio", "uvloop", "trio")
 ASYNCIO_ONLY = ("facet", "aiomisc", "dependency_injector")
-EVERYWHERE = ("tiered", "anyio_floor", "native_floor", "exitstack")
+EVERYWHERE = ("tiered", "tiered_classes", "anyio_floor", "native_floor", "exitstack")
 # workload 1's tiered on the chain plan, on each of its schedules
 DEPENDENCY_CASES = ("tiered_requires", "tiered_dependencies")
 # workload 7's cases, and the subjects of its order check
@@ -156,7 +156,14 @@ def test_overhead_runs_every_subject(
             assert timing["runs"] == 1
             for part in ("start", "stop", "total"):
                 assert positive(timing[part])
-        assert set(entry["tiered_vs"]) == set(expected) - {"tiered", *info}
+        assert set(entry["tiered_vs"]) == set(expected) - {
+            "tiered",
+            "tiered_classes",
+            *info,
+        }
+        # drivers written as classes, against the peers' services and tiered's
+        peers = {"facet", "aiomisc"} if backend != "trio" else set()
+        assert set(entry["classes_vs"]) == {*peers, "tiered"}
         assert set(entry["dependencies_vs"]) == {"tiered_requires", "tiered"}
         ratios = [
             *entry["tiered_vs"].values(),
@@ -445,6 +452,12 @@ def test_every_goal_is_computed(results: tuple[dict[str, Any], str]) -> None:
         }
         assert by_id[key]["values"] == figures, key
         assert by_id[key]["met"] is all(v <= limit for v in figures.values()), key
+    # the peers' goal compares drivers of the peers' shape: tiered's classes
+    classes = workloads["overhead"]["backends"]["asyncio"]["classes_vs"]
+    peers = {f"tiered ÷ {p}": classes[p]["ratio"] for p in ("facet", "aiomisc")}
+    assert by_id["peers"]["values"] == peers
+    assert by_id["peers"]["met"] is all(v < 1.0 for v in peers.values())
+    assert "generator drivers, not judged: ÷ facet" in by_id["peers"]["detail"]
 
 
 def test_markdown_is_a_fragment_with_every_section(
