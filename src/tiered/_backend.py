@@ -83,9 +83,7 @@ if TYPE_CHECKING:  # protocols only type checkers need (each costs a class at im
 
         parked: Any
 
-
-T = TypeVar("T")
-F = TypeVar("F", bound="Callable[..., Any]")
+    F = TypeVar("F", bound=Callable[..., Any])
 
 #: the task bodies of the run (lifetimes, background wrappers): on trio they
 #: are protected from KeyboardInterrupt, which then goes to the main task,

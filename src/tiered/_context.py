@@ -13,11 +13,12 @@ if TYPE_CHECKING:
     from ._driver import Driver, DriverHandle
     from ._slot import Slot
 
-__all__ = ["Context"]
+    # type variables for type checkers only: each costs a daemon's start-up
+    T = TypeVar("T")
+    D = TypeVar("D", bound=Driver)
+    PosArgs = TypeVarTuple("PosArgs")
 
-T = TypeVar("T")
-D = TypeVar("D", bound="Driver")
-PosArgs = TypeVarTuple("PosArgs")
+__all__ = ["Context"]
 
 
 @public

@@ -25,11 +25,13 @@ if TYPE_CHECKING:
     from ._notify import Notifier
     from ._run import Run
 
+    # a Literal costs a daemon's start-up: for type checkers only
+    Phase = Literal["starting", "running", "draining", "stopping"]
+
+
 __all__ = ["Control", "watch_signals"]
 
 log = logging.getLogger("tiered")
-
-Phase = Literal["starting", "running", "draining", "stopping"]
 
 
 class Control:

@@ -227,7 +227,8 @@ def _shutdown_message(core: Core) -> str:
     return f"runtime {core.name!r} stopped with errors ({names})"
 
 
-G = TypeVar("G", StartupError, ShutdownError)
+if TYPE_CHECKING:  # for type checkers only: a type variable costs start-up
+    G = TypeVar("G", StartupError, ShutdownError)
 
 
 def _group(cls: type[G], msg: str, failures: list[Failure]) -> G:

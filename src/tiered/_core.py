@@ -39,11 +39,13 @@ if TYPE_CHECKING:
     from ._schedule import Schedule, Start, TierRecordData
     from ._supervisor import Supervisor
 
-__all__ = ["Core", "State"]
+    # a Literal costs a daemon's start-up: for type checkers only
+    State = Literal["new", "starting", "running", "restarting", "stopping", "stopped"]
+
+
+__all__ = ["Core"]
 
 log = logging.getLogger("tiered")
-
-State = Literal["new", "starting", "running", "restarting", "stopping", "stopped"]
 
 
 class _Budget:

@@ -29,24 +29,26 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the protocol is for type checkers only: a class costs start-up
+    from typing import Protocol
+
     from ._backend import Alarm
 
-__all__ = ["Deadlines", "Timed"]
+    class Timed(Protocol):
+        """What can be given a deadline: it says what expiring means for it."""
+
+        deadline: float
+        token: int
+
+        def expire(self, now: float) -> None:
+            """The deadline has come (called from the alarm: must not block)."""
+
+
+__all__ = ["Deadlines"]
 
 log = logging.getLogger("tiered")
-
-
-class Timed(Protocol):
-    """What can be given a deadline: it says what expiring means for it."""
-
-    deadline: float
-    token: int
-
-    def expire(self, now: float) -> None:
-        """The deadline has come (called from the alarm: must not block)."""
 
 
 class Deadlines:

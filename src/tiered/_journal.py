@@ -30,16 +30,18 @@ if TYPE_CHECKING:
     from ._core import Core
     from ._slot import Slot
 
-__all__ = ["KEPT_INCIDENTS", "EventKind", "Journal", "RunEvent"]
+    # a Literal costs a daemon's start-up: for type checkers only
+    EventKind = Literal[
+        "state", "driver", "tier", "status", "extend", "failure", "restart", "gave-up"
+    ]
+
+
+__all__ = ["KEPT_INCIDENTS", "Journal", "RunEvent"]
 
 log = logging.getLogger("tiered")
 
 #: how many incidents (failures, restarts, give-ups) a run keeps, the latest
 KEPT_INCIDENTS: Final = 1000
-
-EventKind = Literal[
-    "state", "driver", "tier", "status", "extend", "failure", "restart", "gave-up"
-]
 
 
 @public

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._coordinator import Coordinator, shutdown_error
 from ._core import Core
-from ._driver import Driver, DriverHandle
 from ._exceptions import (
     DependencyError,
     ShutdownError,
@@ -34,17 +33,19 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ._core import State
+    from ._driver import Driver, DriverHandle
     from ._journal import RunEvent
     from ._plan import Plan
     from ._report import Report
     from ._runtime import Runtime
 
+    # type variables for type checkers only: each costs a daemon's start-up
+    T = TypeVar("T")
+    D = TypeVar("D", bound=Driver)
+
 __all__ = ["Run"]
 
 log = logging.getLogger("tiered")
-
-T = TypeVar("T")
-D = TypeVar("D", bound=Driver)
 
 #: how many interrupts in a row a rollback or shutdown absorbs (each cuts it
 #: shorter) before it gives up on finishing: a bound, so an error of ours that

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar, overload
 
 from ._checks import check_name, check_seconds
@@ -19,14 +18,17 @@ from ._plan import Plan, build_plan
 from ._run import Run
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Sequence
+
     from ._context import Context
     from ._restart import Restart
 
-__all__ = ["Runtime"]
+    # type variables for type checkers only: each costs a daemon's start-up
+    T = TypeVar("T")
+    D = TypeVar("D", bound=Driver)
+    DriverFunction = Callable[[Context], AsyncIterator[T]]
 
-T = TypeVar("T")
-D = TypeVar("D", bound=Driver)
-DriverFunction = Callable[["Context"], AsyncIterator[T]]
+__all__ = ["Runtime"]
 
 
 SCHEDULES = ("tiers", "dependencies")

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from ._run import Run
     from ._runtime import Runtime
 
+    # a Literal costs a daemon's start-up: for type checkers only
+    Backend = Literal["asyncio", "uvloop", "trio"]
+
+
 __all__ = ["aserve", "serve"]
 
 log = logging.getLogger("tiered")
@@ -44,7 +48,6 @@ OTEL_SWITCHES = (
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
 )
 
-Backend = Literal["asyncio", "uvloop", "trio"]
 BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {
     "asyncio": ("asyncio", {}),
     "uvloop": ("asyncio", {"use_uvloop": True}),

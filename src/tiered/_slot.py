@@ -32,9 +32,12 @@ if TYPE_CHECKING:
     from ._report import Status
     from ._restart import Backoff
 
+    # a Literal costs a daemon's start-up: for type checkers only
+    Outcome = Literal["failed", "skipped", "cancelled"]
+
+
 __all__ = ["Slot"]
 
-Outcome = Literal["failed", "skipped", "cancelled"]
 
 # lifecycle states, in the order a life goes through them
 PENDING: Final = 0  # not begun (in this life)
