@@ -5,7 +5,8 @@ itself and imports this module only for anything else (``--help``, a
 mistake, an abbreviated option): importing argparse and building the
 parsers was half of what ``tiered run`` added to a daemon's start-up
 (docs/benchmarks.md).  ``tiered run``'s options are declared once, in
-``_cli.RUN_OPTIONS``, for both readings; tests/test_cli.py checks they agree.
+``_cli.RUN_OPTIONS``, for both readings; tests/test_cli_quick.py checks
+that the two readings agree.
 """
 
 from __future__ import annotations
