@@ -163,12 +163,17 @@ def readme_summary(data: dict[str, Any]) -> str:
     if o is not None:
         backends = backends_of(o)
         rows = []
-        for base in ("anyio_floor", "facet", "aiomisc"):
-            row = [f"tiered ÷ {short(base)}"]
-            for b in backends:
-                r = o["backends"][b]["tiered_vs"].get(base)
-                row.append(ratio_cell(r) if r else "—")
-            rows.append(row)
+        # tiered's own row, then its drivers written as classes (the peers' shape)
+        for text, part, base in (
+            (f"tiered ÷ {short('anyio_floor')}", "tiered_vs", "anyio_floor"),
+            ("tiered ÷ facet", "tiered_vs", "facet"),
+            ("tiered ÷ aiomisc", "tiered_vs", "aiomisc"),
+            ("tiered, drivers as classes ÷ facet", "classes_vs", "facet"),
+            ("tiered, drivers as classes ÷ aiomisc", "classes_vs", "aiomisc"),
+        ):
+            cells = [o["backends"][b].get(part, {}).get(base) for b in backends]
+            if any(cells):
+                rows.append([text, *(ratio_cell(r) if r else "—" for r in cells)])
         lines += [
             "",
             f"{o['drivers']:,} no-op drivers in {o['tiers']} tiers, one start and "
