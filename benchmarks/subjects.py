@@ -119,20 +119,20 @@ async def run_tiered_classes(plan: Plan) -> Timing:
     for t, delays in enumerate(plan.tiers):
         for i, delay in enumerate(delays):
             rt.add(NoopDriver(driver_name(t, i), t, i, delay, plan.trace))
+    return await _timed_run(rt, "tiers")
+
+
+async def _timed_run(rt: tiered.Runtime, schedule: str) -> Timing:
+    """One run of ``rt``, timed from planning to the last stop."""
     t0 = perf_counter()
-    async with rt.run():
+    async with rt.run(schedule=schedule):
         t1 = perf_counter()
     t2 = perf_counter()
     return Timing(t1 - t0, t2 - t1)
 
 
 async def _run_tiered(plan: Plan, schedule: str) -> Timing:
-    rt = tiered_runtime(tiered_functions(plan))
-    t0 = perf_counter()
-    async with rt.run(schedule=schedule):
-        t1 = perf_counter()
-    t2 = perf_counter()
-    return Timing(t1 - t0, t2 - t1)
+    return await _timed_run(tiered_runtime(tiered_functions(plan)), schedule)
 
 
 async def run_tiered(plan: Plan) -> Timing:

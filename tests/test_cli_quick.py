@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from support.daemon import ROOT, child_env
-from tiered._cli import RUN_OPTIONS, read_quickly
+from tiered._cli import RUN_OPTIONS, main, read_quickly
 from tiered._cli_parser import parser
 
 #: words a command line is made of: the commands, their flags and values,
@@ -142,8 +142,6 @@ def test_a_plain_run_imports_no_argparse() -> None:
 
 def test_argparse_is_still_there_for_help(capsys: pytest.CaptureFixture[str]) -> None:
     """A command line the quick reading declines is argparse's, help included."""
-    from tiered._cli import main
-
     with pytest.raises(SystemExit) as exc:
         main(["run", "--help"])
     assert exc.value.code == 0

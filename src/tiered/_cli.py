@@ -134,8 +134,8 @@ def read_quickly(argv: Sequence[str]) -> SimpleNamespace | None:
     read differently: an option not spelled out in full, a value that
     begins with ``-``, a bad value, a missing or a second argument.
     argparse then reads the command line and says what is wrong
-    (tests/test_cli.py checks that the two agree on every command line
-    they try).
+    (tests/test_cli_quick.py checks that the two agree on every command
+    line they try).
     """
     i = 0
     while i < len(argv) and argv[i] == "--traceback":
