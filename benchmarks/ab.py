@@ -23,15 +23,14 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from contextlib import AsyncExitStack
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from sources import source_of
+
 TIERS = 10
 
 
@@ -92,23 +91,6 @@ def child(backend: str, drivers: int) -> float:
     options = {"use_uvloop": True} if backend == "uvloop" else {}
     result: float = anyio.run(main, backend=name, backend_options=options)
     return result
-
-
-def source_of(rev: str, into: Path) -> Path:
-    """``src/`` of ``rev`` (``.``: the working tree's) under ``into``; its path."""
-    if rev == ".":
-        return ROOT / "src"
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "src"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        if hasattr(tarfile, "data_filter"):  # 3.11.4 on
-            tar.extractall(into, filter="data")
-        else:  # pragma: no cover - git archive of our own repository
-            tar.extractall(into)
-    return into / "src"
 
 
 def measure(

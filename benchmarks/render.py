@@ -88,6 +88,16 @@ def _met(goal: dict[str, Any]) -> str:
     return text
 
 
+def _daemons_from(where: dict[str, str] | None) -> str:
+    """The header's note that the daemons ran another version (``--daemons-from``)."""
+    if where is None:
+        return ""
+    return (
+        f", but the daemons of workloads 5 and 6 imported tiered from the `src/` "
+        f"of `{where['rev']}` (`--daemons-from`)"
+    )
+
+
 def markdown(data: dict[str, Any]) -> str:
     """The results as a self-contained Markdown fragment (starts at ``##``)."""
     m = data["machine"]
@@ -101,6 +111,7 @@ def markdown(data: dict[str, Any]) -> str:
     lines += [
         f"From {kind} of `benchmarks/run.py` on {m['date']}, tiered {p['tiered']}"
         + (f" (`{m['commit']}`)" if m["commit"] else "")
+        + _daemons_from(data["settings"].get("daemons_from"))
         + f"; {m['cpu']}, {m['cores']} cores, {m['python']}, {m['os']}; "
         f"anyio {p['anyio']}, trio {p['trio']}, uvloop {p['uvloop']}; peers {peers}. "
         f"Load average at start: {_load(m.get('load_average_at_start'))}, "

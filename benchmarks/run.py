@@ -12,6 +12,7 @@ dependency schedule too).  Writes ``latest.json`` and ``latest.md`` to
 
     python benchmarks/run.py [--quick] [--rounds N] [--only WORKLOAD ...]
                              [--backends BACKEND ...] [--out DIR]
+                             [--daemons-from REV]
 
 See benchmarks/README.md for how to read the results.
 """
@@ -21,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,10 +34,12 @@ import goals
 import importtime
 import latency
 import overhead
+import processes
 import render
 import scaling
 import workloads
 from harness import BACKENDS
+from sources import source_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,6 +47,8 @@ if TYPE_CHECKING:
     from harness import Backend
 
 WORKLOADS = ("overhead", "latency", "scaling", "importtime", "exec", "dag")
+# the workloads whose subjects are processes, which --daemons-from redirects
+PROCESS_WORKLOADS = ("importtime", "exec")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -86,15 +93,60 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_OUT,
         help="directory for latest.json and latest.md (default benchmarks/results)",
     )
+    parser.add_argument(
+        "--daemons-from",
+        metavar="REV",
+        help="the daemons of workloads 5 and 6 import tiered from the src/ of "
+        "git revision REV (the benchmark itself runs the working tree's): "
+        "before and after on one machine; needs --only importtime/exec and --out",
+    )
     args = parser.parse_args(argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.daemons_from is not None:
+        if not args.only or not set(args.only) <= set(PROCESS_WORKLOADS):
+            parser.error(
+                "--daemons-from measures processes only: "
+                "add --only importtime, --only exec or both"
+            )
+        if args.out == DEFAULT_OUT:
+            parser.error(
+                "--daemons-from measures another version: give --out DIR, "
+                "so that benchmarks/results keeps this version's figures"
+            )
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen workloads, write the results, print the Markdown."""
     args = parse(argv)
+    if args.daemons_from is None:
+        return _main(args, None)
+    with tempfile.TemporaryDirectory(prefix="tiered-bench-src-") as tmp:
+        src = source_of(args.daemons_from, Path(tmp))
+        # every child interpreter copies this environment (processes.py)
+        before = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(src), before)))
+        try:
+            imported = subprocess.run(
+                [sys.executable, "-c", "import tiered; print(tiered.__file__)"],
+                env=processes.child_environment(),
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            # what the results record: the revision, and where tiered came from
+            where = {"rev": args.daemons_from, "tiered": imported, "src": str(src)}
+            return _main(args, where)
+        finally:
+            if before is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = before
+
+
+def _main(args: argparse.Namespace, daemons_from: dict[str, str] | None) -> int:
+    """:func:`main`, once the daemons' source is chosen."""
     settings = workloads.QUICK if args.quick else workloads.FULL
     if args.rounds is not None:
         settings = settings.with_rounds(args.rounds)
@@ -116,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             "workloads": chosen,
             "backends": [b.name for b in backends],
             "backends_not_run": missing,
+            "daemons_from": daemons_from,
         },
         "subjects": {
             s.key: {

@@ -547,3 +547,56 @@ def test_the_side_by_side_script_compares_two_versions() -> None:
         assert match, line
         assert float(match[1]) > 0
         assert float(match[2]) > 0
+
+
+def test_the_daemons_can_run_another_version(tmp_path: Path) -> None:
+    """--daemons-from REV: the daemons import REV's src/, the results say so.
+
+    HEAD's src from git archive: the daemons must import it from the
+    archive, not from the working tree, or the before/after of
+    docs/benchmarks.md would measure one version twice.
+    """
+    data = bench(
+        tmp_path,
+        "--only",
+        "importtime",
+        "exec",
+        "--backends",
+        "asyncio",
+        "--daemons-from",
+        "HEAD",
+    )
+    where = data["settings"]["daemons_from"]
+    assert where["rev"] == "HEAD"
+    tiered_file = Path(where["tiered"])
+    assert tiered_file.is_relative_to(where["src"]), where
+    assert not tiered_file.is_relative_to(ROOT), where
+    assert data["workloads"]["exec"]["failures"] == [], data["workloads"]["exec"]
+    header = (tmp_path / "latest.md").read_text().splitlines()[2]
+    assert "the `src/` of `HEAD` (`--daemons-from`)" in header
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--daemons-from", "HEAD", "--out", "x"], "--only importtime"),
+        (
+            ["--daemons-from", "HEAD", "--only", "exec", "overhead", "--out", "x"],
+            "--only importtime",
+        ),
+        (["--daemons-from", "HEAD", "--only", "exec"], "give --out DIR"),
+    ],
+)
+def test_daemons_from_refuses_what_it_cannot_measure(
+    args: list[str], says: str
+) -> None:
+    """In-process workloads cannot run another version; benchmarks/results is kept."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2, done
+    assert says in done.stderr
