@@ -109,7 +109,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                 "--daemons-from measures processes only: "
                 "add --only importtime, --only exec or both"
             )
-        if args.out == DEFAULT_OUT:
+        if args.out.resolve() == DEFAULT_OUT:
             parser.error(
                 "--daemons-from measures another version: give --out DIR, "
                 "so that benchmarks/results keeps this version's figures"
@@ -123,7 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.daemons_from is None:
         return _main(args, None)
     with tempfile.TemporaryDirectory(prefix="tiered-bench-src-") as tmp:
-        src = source_of(args.daemons_from, Path(tmp))
+        try:
+            src = source_of(args.daemons_from, Path(tmp))
+        except subprocess.CalledProcessError as error:
+            why = error.stderr.decode(errors="replace").strip()
+            print(
+                f"benchmarks/run.py: --daemons-from {args.daemons_from}: "
+                f"git archive failed: {why}",
+                file=sys.stderr,
+            )
+            return 2
         # every child interpreter copies this environment (processes.py)
         before = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(src), before)))

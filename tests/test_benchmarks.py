@@ -585,14 +585,26 @@ def test_the_daemons_can_run_another_version(tmp_path: Path) -> None:
             "--only importtime",
         ),
         (["--daemons-from", "HEAD", "--only", "exec"], "give --out DIR"),
+        (
+            ["--daemons-from", "HEAD", "--only", "exec", "--out", "benchmarks/results"],
+            "give --out DIR",
+        ),
+        (
+            ["--daemons-from", "no-such-rev", "--only", "exec", "--out", "x"],
+            "--daemons-from no-such-rev: git archive failed",
+        ),
     ],
 )
 def test_daemons_from_refuses_what_it_cannot_measure(
     args: list[str], says: str
 ) -> None:
-    """In-process workloads cannot run another version; benchmarks/results is kept."""
+    """In-process workloads cannot run another version; benchmarks/results is kept.
+
+    A revision git does not know is one line on stderr and status 2.
+    """
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), *args],
+        cwd=ROOT,  # where benchmarks/results is benchmarks/results
         capture_output=True,
         text=True,
         timeout=30,
